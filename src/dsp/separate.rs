@@ -1,0 +1,241 @@
+//! Offline separation of multichannel audio with a dictionary.
+//!
+//! Channels share one set of activations by default: the NMF runs on the mean of the
+//! channels' spectrograms, and every channel gets the same masks. This is what the real-time
+//! engine does (one activation solve per hop whatever the channel count), it keeps a source's
+//! stereo image intact (both channels of a source get the same gain per bin), and a
+//! dictionary learned on a mono downmix applies unchanged. [`ChannelMode::Independent`] fits
+//! each channel on its own instead, which can follow hard-panned sources better.
+
+use ndarray::{Array2, ArrayView2, Axis};
+use realfft::num_complex::Complex32;
+
+use super::mask::wiener_masks_in_place;
+use super::stft::{spectrogram, Stft};
+use crate::nmf::{fit_activations, ActivationOptions, CostPoint, Dictionary, NmfError, EPS};
+
+/// How channels share activations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ChannelMode {
+    /// One H for all channels, from the mean spectrogram (the real-time engine's choice).
+    #[default]
+    Shared,
+    /// One H per channel.
+    Independent,
+}
+
+/// Settings of [`separate`].
+#[derive(Clone, Debug)]
+pub struct SeparateOptions {
+    /// MU iterations of the activation fit.
+    pub iterations: usize,
+    /// Exponent p of the masks `Y_s^p / sum_j Y_j^p`, with Y_s the source's *magnitude* model
+    /// (a power-spectrogram model is converted, so p means the same for both kinds).
+    pub mask_power: f32,
+    /// L1 penalty on H.
+    pub sparsity: f32,
+    /// Channel handling.
+    pub channels: ChannelMode,
+}
+
+impl Default for SeparateOptions {
+    fn default() -> Self {
+        Self {
+            iterations: 200,
+            mask_power: 2.0,
+            sparsity: 0.0,
+            channels: ChannelMode::Shared,
+        }
+    }
+}
+
+/// The result of a separation.
+#[derive(Clone, Debug)]
+pub struct Separation {
+    /// Source names, in the order of `audio`.
+    pub sources: Vec<String>,
+    /// `audio[source][channel][sample]`, same length as the input.
+    pub audio: Vec<Vec<Vec<f32>>>,
+    /// Activations of the first channel group (K x n_frames).
+    pub h: Array2<f32>,
+    /// Cost history of the activation fit.
+    pub cost: Vec<CostPoint>,
+}
+
+/// Errors of separation.
+#[derive(Debug, thiserror::Error)]
+pub enum SeparateError {
+    #[error("{0}")]
+    Input(String),
+    #[error(transparent)]
+    Nmf(#[from] NmfError),
+    #[error(transparent)]
+    Dictionary(#[from] crate::nmf::DictionaryError),
+    #[error(transparent)]
+    Stft(#[from] super::stft::StftError),
+}
+
+/// Groups component indices by their label, in the order of [`Dictionary::sources`].
+pub fn groups_by_label(dict: &Dictionary) -> (Vec<String>, Vec<Vec<usize>>) {
+    let names = dict.sources();
+    let groups = names
+        .iter()
+        .map(|n| {
+            dict.labels
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| *l == n)
+                .map(|(i, _)| i)
+                .collect()
+        })
+        .collect();
+    (names, groups)
+}
+
+/// Masks the channels' STFTs with the source models of `w` (n_bins x K), `h` (K x n_frames)
+/// grouped by `groups`, and returns `audio[source][channel]` of `len` samples each.
+/// `exponent` is the spectrogram kind's exponent (1 magnitude, 2 power).
+pub fn mask_sources(
+    stft: &Stft,
+    specs: &[&Array2<Complex32>],
+    w: ArrayView2<f32>,
+    h: ArrayView2<f32>,
+    groups: &[Vec<usize>],
+    exponent: f32,
+    mask_power: f32,
+    len: usize,
+) -> Vec<Vec<Vec<f32>>> {
+    let (n_bins, n_frames) = (w.nrows(), h.ncols());
+    let mut models: Vec<Array2<f32>> = groups
+        .iter()
+        .map(|g| {
+            let mut m = Array2::<f32>::zeros((n_bins, n_frames));
+            for &k in g {
+                let wk = w.column(k);
+                let hk = h.row(k);
+                ndarray::Zip::from(&mut m)
+                    .and_broadcast(&wk.insert_axis(Axis(1)))
+                    .and_broadcast(&hk.insert_axis(Axis(0)))
+                    .for_each(|m, &a, &b| *m += a * b);
+            }
+            m
+        })
+        .collect();
+    // Masks bin by bin; the mask exponent applies to magnitude models.
+    let p = mask_power / exponent;
+    let mut column: Vec<Vec<f32>> = vec![vec![0.0; n_bins]; groups.len()];
+    for t in 0..n_frames {
+        for (c, m) in column.iter_mut().zip(&models) {
+            c.iter_mut().zip(m.column(t)).for_each(|(d, s)| *d = *s);
+        }
+        let mut refs: Vec<&mut [f32]> = column.iter_mut().map(|c| c.as_mut_slice()).collect();
+        wiener_masks_in_place(&mut refs, p);
+        for (c, m) in column.iter().zip(models.iter_mut()) {
+            m.column_mut(t).iter_mut().zip(c).for_each(|(d, s)| *d = *s);
+        }
+    }
+    models
+        .iter()
+        .map(|mask| {
+            specs
+                .iter()
+                .map(|x| stft.inverse(&(*x * &mask.mapv(|m| Complex32::new(m, 0.0))), len))
+                .collect()
+        })
+        .collect()
+}
+
+/// Separates `audio` (`audio[channel][sample]`, equal lengths) at `sample_rate` Hz into the
+/// sources of `dict` (components grouped by label).
+///
+/// # Errors
+/// If the audio is empty or silent, or the dictionary does not match the sample rate.
+pub fn separate(
+    audio: &[Vec<f32>],
+    sample_rate: u32,
+    dict: &Dictionary,
+    opts: &SeparateOptions,
+) -> Result<Separation, SeparateError> {
+    dict.validate()?;
+    dict.check_matches(sample_rate, dict.n_fft)?;
+    let (names, groups) = groups_by_label(dict);
+    let stft = Stft::new(dict.n_fft, dict.hop)?;
+    let len = audio.first().map_or(0, |c| c.len());
+    if len == 0 {
+        return Err(SeparateError::Input("the audio is empty".into()));
+    }
+    let specs: Vec<Array2<Complex32>> = audio.iter().map(|c| stft.forward(c)).collect();
+    let e = dict.spectrogram.exponent();
+    let act = ActivationOptions {
+        beta: dict.beta,
+        max_iter: opts.iterations,
+        tol: 0.0,
+        sparsity: opts.sparsity,
+        cost_every: 10,
+    };
+    let solve = |v: Array2<f32>| -> Result<(Array2<f32>, Vec<CostPoint>), SeparateError> {
+        let floor = v.iter().fold(0.0f32, |m, &x| m.max(x)) * 1e-6;
+        Ok(fit_activations(
+            v.mapv(|x| x + floor.max(EPS)).view(),
+            dict.w.view(),
+            &act,
+        )?)
+    };
+    let mut out = vec![Vec::with_capacity(audio.len()); names.len()];
+    let (h, cost) = match opts.channels {
+        ChannelMode::Shared => {
+            let mut v = Array2::<f32>::zeros(specs[0].dim());
+            for x in &specs {
+                v += &spectrogram(x, e);
+            }
+            v /= specs.len() as f32;
+            let (h, cost) = solve(v)?;
+            let refs: Vec<&Array2<Complex32>> = specs.iter().collect();
+            for (s, chans) in mask_sources(
+                &stft,
+                &refs,
+                dict.w.view(),
+                h.view(),
+                &groups,
+                e,
+                opts.mask_power,
+                len,
+            )
+            .into_iter()
+            .enumerate()
+            {
+                out[s] = chans;
+            }
+            (h, cost)
+        }
+        ChannelMode::Independent => {
+            let mut first = None;
+            for x in &specs {
+                let (h, cost) = solve(spectrogram(x, e))?;
+                for (s, mut chans) in mask_sources(
+                    &stft,
+                    &[x],
+                    dict.w.view(),
+                    h.view(),
+                    &groups,
+                    e,
+                    opts.mask_power,
+                    len,
+                )
+                .into_iter()
+                .enumerate()
+                {
+                    out[s].append(&mut chans);
+                }
+                first.get_or_insert((h, cost));
+            }
+            first.expect("at least one channel")
+        }
+    };
+    Ok(Separation {
+        sources: names,
+        audio: out,
+        h,
+        cost,
+    })
+}

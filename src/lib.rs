@@ -1,0 +1,2 @@
+pub mod dsp;
+pub mod nmf;
