@@ -2,11 +2,13 @@
 //! real-time engine. No host or plugin types, so the CLI and the tests drive exactly what the
 //! plugin runs.
 
+pub mod engine;
 pub mod mask;
 pub mod separate;
 pub mod stft;
 pub mod window;
 
+pub use engine::{Engine, EngineParams, PreparedDictionary, MAX_SOURCES};
 pub use mask::wiener_masks_in_place;
 pub use separate::{separate, ChannelMode, SeparateOptions, Separation};
 pub use stft::{spectrogram, Stft};

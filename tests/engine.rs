@@ -1,0 +1,241 @@
+//! The real-time engine over plain slices: latency, reconstruction, block-size independence,
+//! reset, allocation-freedom and bad input.
+
+use assert_no_alloc::{assert_no_alloc, AllocDisabler};
+use ndarray::Array2;
+use nmf_separator::dsp::engine::{
+    run_offline, Engine, EngineParams, PreparedDictionary, MAX_SOURCES,
+};
+use nmf_separator::nmf::{Dictionary, SpectrogramKind};
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64;
+
+#[global_allocator]
+static ALLOCATOR: AllocDisabler = AllocDisabler;
+
+const SR: f32 = 44_100.0;
+
+/// A random dictionary of `k` components spread over `sources` labels.
+fn random_dictionary(n_fft: usize, k: usize, sources: usize, seed: u64) -> Dictionary {
+    let mut rng = Pcg64::seed_from_u64(seed);
+    let bins = n_fft / 2 + 1;
+    Dictionary {
+        w: Array2::from_shape_simple_fn((bins, k), || rng.gen::<f32>() + 0.01),
+        sample_rate: SR as u32,
+        n_fft,
+        hop: n_fft / 4,
+        beta: 1.0,
+        spectrogram: SpectrogramKind::Magnitude,
+        labels: (0..k).map(|i| format!("s{}", i % sources)).collect(),
+    }
+}
+
+fn noise(channels: usize, len: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut rng = Pcg64::seed_from_u64(seed);
+    (0..channels)
+        .map(|_| (0..len).map(|_| rng.gen::<f32>() * 2.0 - 1.0).collect())
+        .collect()
+}
+
+fn engine_with(dict: Option<&Dictionary>, channels: usize) -> Engine {
+    let mut e = Engine::new(SR, channels);
+    if let Some(d) = dict {
+        e.set_dictionary(Some(Box::new(PreparedDictionary::by_labels(d).unwrap())));
+    }
+    e
+}
+
+/// Runs without latency compensation: raw outputs as a host sees them.
+fn run_raw(
+    engine: &mut Engine,
+    input: &[Vec<f32>],
+    block: usize,
+) -> (Vec<Vec<f32>>, Vec<Vec<Vec<f32>>>) {
+    let len = input[0].len();
+    let mut main = input.to_vec();
+    let mut src = vec![vec![vec![0.0f32; len]; input.len()]; MAX_SOURCES];
+    let mut start = 0;
+    while start < len {
+        let end = (start + block).min(len);
+        let mut m: Vec<&mut [f32]> = main.iter_mut().map(|c| &mut c[start..end]).collect();
+        let mut buses: Vec<Vec<&mut [f32]>> = src
+            .iter_mut()
+            .map(|b| b.iter_mut().map(|c| &mut c[start..end]).collect())
+            .collect();
+        let mut refs: Vec<&mut [&mut [f32]]> = buses.iter_mut().map(|b| b.as_mut_slice()).collect();
+        engine.process(&mut m, &mut refs);
+        start = end;
+    }
+    (main, src)
+}
+
+#[test]
+fn impulse_comes_out_at_the_reported_latency() {
+    for n_fft in [512, 2048, 4096] {
+        let dict = random_dictionary(n_fft, 6, 3, 1);
+        for d in [None, Some(&dict)] {
+            let mut e = engine_with(d, 1);
+            let latency = e.latency_samples();
+            assert_eq!(latency, d.map_or(2048, |d| d.n_fft));
+            let mut x = vec![0.0f32; 3 * latency + 1000];
+            x[777] = 1.0;
+            let (main, src) = run_raw(&mut e, &[x], 256);
+            let peak = main[0].iter().enumerate().fold((0, 0.0f32), |b, (i, &v)| {
+                if v.abs() > b.1 {
+                    (i, v.abs())
+                } else {
+                    b
+                }
+            });
+            assert_eq!(
+                peak.0,
+                777 + latency,
+                "n_fft {n_fft}, dictionary {}",
+                d.is_some()
+            );
+            assert!((main[0][777 + latency] - 1.0).abs() < 1e-4);
+            let sum: f32 = (0..MAX_SOURCES).map(|s| src[s][0][777 + latency]).sum();
+            assert!(
+                (sum - 1.0).abs() < 1e-4,
+                "sources sum to {sum} at the impulse"
+            );
+        }
+    }
+}
+
+#[test]
+fn sources_sum_to_the_delayed_input() {
+    let dict = random_dictionary(2048, 12, 4, 2);
+    let input = noise(2, 30_000, 3);
+    let mut e = engine_with(Some(&dict), 2);
+    let (main, src) = run_offline(&mut e, &input, 333);
+    for c in 0..2 {
+        let mut err = 0.0f32;
+        for i in 0..input[c].len() {
+            let sum: f32 = (0..MAX_SOURCES).map(|s| src[s][c][i]).sum();
+            err = err
+                .max((sum - input[c][i]).abs())
+                .max((main[c][i] - input[c][i]).abs());
+        }
+        assert!(err < 1e-5, "channel {c}: max error {err}");
+    }
+    // The sources really differ from one another (the masks are not trivial).
+    let energy = |s: usize| src[s][0].iter().map(|x| x * x).sum::<f32>();
+    let total: f32 = input[0].iter().map(|x| x * x).sum();
+    for s in 0..4 {
+        assert!(
+            energy(s) < 0.9 * total && energy(s) > 1e-4 * total,
+            "source {s}: {} of {total}",
+            energy(s)
+        );
+    }
+}
+
+#[test]
+fn output_does_not_depend_on_block_size_and_reset_reproduces_it() {
+    let dict = random_dictionary(1024, 8, 2, 4);
+    let input = noise(2, 12_000, 5);
+    let mut reference = None;
+    for block in [1, 37, 512, 4096] {
+        let mut e = engine_with(Some(&dict), 2);
+        let out = run_raw(&mut e, &input, block);
+        match &reference {
+            None => reference = Some(out),
+            Some(r) => assert!(*r == out, "block size {block} changes the output"),
+        }
+    }
+    let mut e = engine_with(Some(&dict), 2);
+    let first = run_raw(&mut e, &input, 100);
+    e.reset();
+    let second = run_raw(&mut e, &input, 100);
+    assert!(first == second, "reset does not reproduce the output");
+    assert!(reference.unwrap() == first);
+}
+
+#[test]
+fn mute_solo_and_gain_shape_the_main_output() {
+    let dict = random_dictionary(1024, 8, 2, 6);
+    let input = noise(1, 20_000, 7);
+    let mut e = engine_with(Some(&dict), 1);
+    let mut p = EngineParams::default();
+    p.solo[1] = true;
+    p.mute[1] = true; // solo wins over mute
+    p.gain[1] = 0.5;
+    e.set_params(&p);
+    e.reset();
+    let (main, src) = run_offline(&mut e, &input, 256);
+    let err = main[0]
+        .iter()
+        .zip(&src[1][0])
+        .map(|(m, s)| (m - 0.5 * s).abs())
+        .fold(0.0f32, f32::max);
+    assert!(err < 1e-6, "main is not half of source 2: {err}");
+}
+
+#[test]
+fn processing_does_not_allocate() {
+    let dict = random_dictionary(2048, 32, 4, 8);
+    let mut e = engine_with(Some(&dict), 2);
+    let mut main = noise(2, 4096, 9);
+    let mut src = vec![vec![vec![0.0f32; 4096]; 2]; MAX_SOURCES];
+    let mut m: Vec<&mut [f32]> = main.iter_mut().map(|c| c.as_mut_slice()).collect();
+    let mut buses: Vec<Vec<&mut [f32]>> = src
+        .iter_mut()
+        .map(|b| b.iter_mut().map(|c| c.as_mut_slice()).collect())
+        .collect();
+    let mut refs: Vec<&mut [&mut [f32]]> = buses.iter_mut().map(|b| b.as_mut_slice()).collect();
+    let params = EngineParams {
+        iterations: 20,
+        ..EngineParams::default()
+    };
+    let other =
+        Box::new(PreparedDictionary::by_labels(&random_dictionary(4096, 8, 2, 10)).unwrap());
+    let mut old = None;
+    assert_no_alloc(|| {
+        e.set_params(&params);
+        for _ in 0..3 {
+            e.process(&mut m, &mut refs);
+        }
+        old = e.set_dictionary(Some(other));
+        e.process(&mut m, &mut refs);
+        e.reset();
+        e.process(&mut m, &mut refs);
+    });
+    assert!(old.is_some());
+    assert_eq!(e.latency_samples(), 4096);
+}
+
+#[test]
+fn bad_input_gives_finite_normal_output_and_recovers_within_one_window() {
+    let dict = random_dictionary(2048, 8, 2, 11);
+    let mut e = engine_with(Some(&dict), 1);
+    let n = e.latency_samples();
+    let mut x = noise(1, 6 * n, 12).remove(0);
+    for (i, v) in x.iter_mut().enumerate().take(n) {
+        *v = match i % 4 {
+            0 => f32::NAN,
+            1 => f32::INFINITY,
+            2 => 1e-40,
+            _ => f32::NEG_INFINITY,
+        };
+    }
+    let (main, src) = run_raw(&mut e, &[x.clone()], 64);
+    for v in main[0].iter().chain(src.iter().flatten().flatten()) {
+        assert!(
+            v.is_finite() && (*v == 0.0 || v.is_normal()),
+            "bad output value {v}"
+        );
+    }
+    // One window after the bad input ends, the main output is the delayed input again.
+    let from = n + n; // first clean input sample is n; one window later
+    for i in from..x.len() - n {
+        assert!(
+            (main[0][i + n] - x[i]).abs() < 1e-5,
+            "sample {i}: {} vs {}",
+            main[0][i + n],
+            x[i]
+        );
+    }
+    let energy: f32 = src[0][0][3 * n..].iter().map(|v| v * v).sum();
+    assert!(energy > 0.0);
+}
