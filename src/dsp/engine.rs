@@ -229,6 +229,8 @@ pub struct Engine {
     params: EngineParams,
     /// Smoothed main-output gains and the per-sample smoothing coefficient.
     gains: [f32; MAX_SOURCES],
+    /// Per-sample gains of the current chunk, `[source][max hop]`.
+    gain_curve: Vec<Vec<f32>>,
     gain_coef: f32,
 }
 
@@ -270,6 +272,7 @@ impl Engine {
             masks: vec![vec![0.0; max_bins]; MAX_SOURCES],
             dict: None,
             gains: params.effective_gains(),
+            gain_curve: vec![vec![0.0; max_n / 2]; MAX_SOURCES],
             params,
             gain_coef: 1.0 - (-1.0 / (GAIN_SMOOTHING_S * sample_rate.max(1.0))).exp(),
         };
@@ -366,38 +369,56 @@ impl Engine {
     pub fn process(&mut self, main: &mut [&mut [f32]], sources: &mut [&mut [&mut [f32]]]) {
         let len = main.first().map_or(0, |c| c.len());
         let channels = main.len().min(self.channels);
+        if main.iter().any(|c| c.len() != len) {
+            return;
+        }
         let n = self.n_fft();
         let mut done = 0;
         while done < len {
             let to_hop = self.hop - self.pos % self.hop;
             let chunk = to_hop.min(len - done);
+            let (p0, range) = (self.pos, done..done + chunk);
+            // Per-sample smoothed gains of this chunk.
             let target = self.params.effective_gains();
-            for i in done..done + chunk {
-                let p = self.pos + (i - done);
+            for s in 0..MAX_SOURCES {
+                let mut g = self.gains[s];
+                for v in &mut self.gain_curve[s][..chunk] {
+                    g += (target[s] - g) * self.gain_coef;
+                    *v = g;
+                }
+                self.gains[s] = g;
+            }
+            for c in 0..channels {
+                let out = &mut main[c][range.clone()];
+                // Non-finite or subnormal input becomes silence, so it cannot poison the
+                // spectra; the stream recovers within one frame.
+                for (r, &x) in self.input_ring[c][p0..p0 + chunk]
+                    .iter_mut()
+                    .zip(out.iter())
+                {
+                    *r = if x.is_normal() { x } else { 0.0 };
+                }
+                out.fill(0.0);
                 for s in 0..MAX_SOURCES {
-                    self.gains[s] += (target[s] - self.gains[s]) * self.gain_coef;
-                }
-                for c in 0..channels {
-                    let x = main[c][i];
-                    // Non-finite or subnormal input becomes silence, so it cannot poison the
-                    // spectra; the stream recovers within one frame.
-                    self.input_ring[c][p] = if x.is_normal() { x } else { 0.0 };
-                    let mut mix = 0.0f32;
-                    for s in 0..MAX_SOURCES {
-                        let ring = &mut self.output_ring[s][c];
-                        let y = flush(ring[p]);
-                        ring[p] = 0.0;
-                        mix += self.gains[s] * y;
-                        if let Some(bus) = sources.get_mut(s) {
-                            if let Some(out) = bus.get_mut(c) {
-                                if let Some(o) = out.get_mut(i) {
-                                    *o = y;
-                                }
-                            }
-                        }
+                    let ring = &mut self.output_ring[s][c][p0..p0 + chunk];
+                    for ((o, y), &g) in out
+                        .iter_mut()
+                        .zip(ring.iter_mut())
+                        .zip(&self.gain_curve[s][..chunk])
+                    {
+                        *y = flush(*y);
+                        *o += g * *y;
                     }
-                    main[c][i] = flush(mix);
+                    if let Some(bus) = sources
+                        .get_mut(s)
+                        .and_then(|b| b.get_mut(c))
+                        .and_then(|b| b.get_mut(range.clone()))
+                    {
+                        bus.copy_from_slice(ring);
+                    }
+                    ring.fill(0.0);
                 }
+                out.iter_mut().for_each(|o| *o = flush(*o));
             }
             self.pos += chunk;
             done += chunk;
@@ -424,8 +445,14 @@ impl Engine {
         for c in 0..channels {
             let ring = &self.input_ring[c];
             let frame = &mut self.frame[..n];
-            for i in 0..n {
-                frame[i] = ring[(start + i) % n] * plan.window[i];
+            let (older, newer) = ring[..n].split_at(start);
+            let (f_newer, f_older) = frame.split_at_mut(n - start);
+            let (w_newer, w_older) = plan.window.split_at(n - start);
+            for ((f, &x), &w) in f_newer.iter_mut().zip(newer).zip(w_newer) {
+                *f = x * w;
+            }
+            for ((f, &x), &w) in f_older.iter_mut().zip(older).zip(w_older) {
+                *f = x * w;
             }
             let spec = &mut self.spectra[c][..bins];
             if plan
@@ -439,7 +466,7 @@ impl Engine {
                 *m += if exponent == 2.0 {
                     x.norm_sqr()
                 } else {
-                    x.norm()
+                    x.norm_sqr().sqrt()
                 };
             }
         }
