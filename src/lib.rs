@@ -1,2 +1,5 @@
+pub mod audio;
+pub mod cli;
 pub mod dsp;
 pub mod nmf;
+pub mod plot;
