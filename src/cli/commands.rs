@@ -13,6 +13,7 @@ use realfft::num_complex::Complex32;
 use super::output::{StagedDir, StagedFile};
 use super::{ChannelsArg, Command, DecomposeArgs, FitArgs, LearnArgs, SeparateArgs, StftArgs};
 use crate::audio::{read_audio, write_wav_f32, Audio};
+use crate::dsp::engine::{run_offline, Engine, EngineParams, PreparedDictionary, MAX_SOURCES};
 use crate::dsp::separate::mask_sources;
 use crate::dsp::{self, spectrogram, ChannelMode, SeparateOptions, Stft};
 use crate::nmf::{self, Dictionary, FitOptions, SpectrogramKind};
@@ -234,8 +235,23 @@ fn separate(a: &SeparateArgs) -> Result<()> {
         }
         sources.push((name, path));
     }
-    if a.iterations == 0 {
+    let iterations = a.iterations.unwrap_or(if a.realtime { 10 } else { 200 });
+    if iterations == 0 {
         bail!("--iterations must be at least 1");
+    }
+    if a.realtime && a.block == 0 {
+        bail!("--block must be at least 1 sample");
+    }
+    if a.realtime && a.channels == ChannelsArg::Independent {
+        bail!(
+            "--realtime shares activations across channels; --channels independent is offline only"
+        );
+    }
+    if a.realtime && sources.len() > MAX_SOURCES {
+        bail!(
+            "--realtime separates at most {MAX_SOURCES} sources, {} given",
+            sources.len()
+        );
     }
     if !(a.mask_power.is_finite() && a.mask_power > 0.0) {
         bail!("--mask-power must be positive");
@@ -274,8 +290,11 @@ fn separate(a: &SeparateArgs) -> Result<()> {
                 a.input.display()
             )
         })?;
+    if a.realtime {
+        return separate_realtime(a, &dict, &audio, iterations, dir, plot, t0);
+    }
     let opts = SeparateOptions {
-        iterations: a.iterations,
+        iterations,
         mask_power: a.mask_power,
         sparsity: a.sparsity,
         channels: match a.channels {
@@ -299,7 +318,7 @@ fn separate(a: &SeparateArgs) -> Result<()> {
                 w: None,
                 h: Some(sep.h.view()),
                 cost: &sep.cost,
-                cost_title: cost_title(dict.beta, a.iterations),
+                cost_title: cost_title(dict.beta, iterations),
                 spectrograms: sep
                     .sources
                     .iter()
@@ -320,6 +339,71 @@ fn separate(a: &SeparateArgs) -> Result<()> {
         audio.sample_rate,
         audio.n_channels(),
         sep.sources.join(", "),
+        a.output.display(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `separate --realtime`: the plugin's engine over the file in host-sized blocks.
+fn separate_realtime(
+    a: &SeparateArgs,
+    dict: &Dictionary,
+    audio: &Audio,
+    iterations: usize,
+    mut dir: StagedDir,
+    plot: Option<StagedFile>,
+    t0: Instant,
+) -> Result<()> {
+    let prepared = PreparedDictionary::by_labels(dict)?;
+    let mut engine = Engine::new(audio.sample_rate as f32, audio.n_channels());
+    engine.set_dictionary(Some(Box::new(prepared)));
+    engine.set_params(&EngineParams {
+        iterations,
+        mask_power: a.mask_power,
+        sparsity: a.sparsity,
+        ..EngineParams::default()
+    });
+    engine.reset();
+    let (_, sources) = run_offline(&mut engine, &audio.channels, a.block);
+    let names = dict.sources();
+    for (name, chans) in names.iter().zip(&sources) {
+        write_wav_f32(&dir.file(&format!("{name}.wav")), audio.sample_rate, chans)?;
+    }
+    if let Some(p) = &plot {
+        let stft = Stft::new(dict.n_fft, dict.hop)?;
+        plot_factorization(
+            p.tmp(),
+            &PlotInput {
+                sample_rate: audio.sample_rate,
+                n_fft: dict.n_fft,
+                hop: dict.hop,
+                w: None,
+                h: None,
+                cost: &[],
+                cost_title: String::new(),
+                spectrograms: names
+                    .iter()
+                    .zip(&sources)
+                    .map(|(n, c)| (n.clone(), plot_spectrogram(&stft, c)))
+                    .collect(),
+            },
+        )?;
+    }
+    dir.commit()?;
+    if let Some(p) = plot {
+        p.commit()?;
+    }
+    println!(
+        "separated {} ({:.1} s, {} Hz, {} ch) in real-time mode ({} iterations per frame, blocks of {}, latency {} samples compensated) into {} -> {} ({:.1} s)",
+        a.input.display(),
+        audio.duration_s(),
+        audio.sample_rate,
+        audio.n_channels(),
+        iterations,
+        a.block,
+        engine.latency_samples(),
+        names.join(", "),
         a.output.display(),
         t0.elapsed().as_secs_f64()
     );

@@ -153,9 +153,10 @@ pub struct SeparateArgs {
     /// Output folder (created if missing).
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Multiplicative-update iterations of the activation fit (W fixed).
-    #[arg(long, default_value_t = 200)]
-    pub iterations: usize,
+    /// Multiplicative-update iterations of the activation fit (W fixed) [default: 200, or
+    /// 10 per frame with --realtime].
+    #[arg(long)]
+    pub iterations: Option<usize>,
     /// Exponent p of the Wiener masks Y_s^p / sum_j Y_j^p on magnitude models (2 = classic).
     #[arg(long, default_value_t = 2.0)]
     pub mask_power: f32,
@@ -168,12 +169,14 @@ pub struct SeparateArgs {
     /// Also draw H, the cost curve and the outputs' spectrograms into this PNG file.
     #[arg(long)]
     pub plot: Option<PathBuf>,
-    // ---------------------------------------------------------------------------------
-    // RESERVED for the real-time engine (not implemented yet): `--realtime --block N` will
-    // run the block-by-block engine of `dsp` over the file, N samples per host block, to
-    // reproduce the plugin offline. Add the flags here and dispatch in
-    // `commands::separate`; until then clap rejects them as unknown arguments.
-    // ---------------------------------------------------------------------------------
+    /// Run the plugin's real-time engine over the file instead of the offline fit: causal,
+    /// frame by frame (warm start, `--iterations` per frame, default 10), in host blocks of
+    /// `--block` samples; outputs are latency-compensated. At most 4 sources.
+    #[arg(long)]
+    pub realtime: bool,
+    /// Host block size in samples for `--realtime`.
+    #[arg(long, default_value_t = 512, requires = "realtime")]
+    pub block: usize,
 }
 
 /// `nmfsep decompose`.
