@@ -15,6 +15,8 @@ use super::{ChannelsArg, Command, DecomposeArgs, FitArgs, LearnArgs, SeparateArg
 use crate::audio::{read_audio, write_wav_f32, Audio};
 use crate::dsp::engine::{run_offline, Engine, EngineParams, PreparedDictionary, MAX_SOURCES};
 use crate::dsp::separate::mask_sources;
+use crate::dsp::learn_dictionary;
+use crate::dsp::stft::floored_mean_spectrogram;
 use crate::dsp::{self, spectrogram, ChannelMode, SeparateOptions, Stft};
 use crate::nmf::{self, Dictionary, FitOptions, SpectrogramKind};
 use crate::plot::{plot_factorization, PlotInput};
@@ -68,25 +70,18 @@ fn check_name(name: &str, what: &str) -> Result<()> {
 /// The mean over channels of |X|^e, plus the floor 1e-6 * max (as the scikit-learn baseline),
 /// n_bins x n_frames.
 fn mean_spectrogram(specs: &[Array2<Complex32>], exponent: f32) -> Array2<f32> {
-    let mut v = Array2::<f32>::zeros(specs[0].dim());
-    for x in specs {
-        v += &spectrogram(x, exponent);
-    }
-    v /= specs.len() as f32;
-    let floor = v.iter().fold(0.0f32, |m, &x| m.max(x)) * 1e-6;
-    v.mapv_inplace(|x| x + floor.max(nmf::EPS));
-    v
+    floored_mean_spectrogram(&specs.iter().collect::<Vec<_>>(), exponent)
 }
 
-/// Fits W and H with a progress bar on stderr (hidden when stderr is not a terminal).
-fn fit_with_progress(v: &Array2<f32>, k: usize, f: &FitArgs) -> Result<nmf::Factorization> {
+/// Fit settings from the command line.
+fn fit_options(k: usize, f: &FitArgs) -> Result<FitOptions> {
     if k == 0 {
         bail!("--components must be at least 1");
     }
     if f.iterations == 0 {
         bail!("--iterations must be at least 1");
     }
-    let opts = FitOptions {
+    Ok(FitOptions {
         n_components: k,
         beta: f.beta,
         max_iter: f.iterations,
@@ -95,9 +90,17 @@ fn fit_with_progress(v: &Array2<f32>, k: usize, f: &FitArgs) -> Result<nmf::Fact
         init: f.init.into(),
         sparsity: f.sparsity,
         cost_every: 10,
-    };
+    })
+}
+
+/// Runs `job` with a progress bar on stderr fed by its fit observer (hidden when stderr is
+/// not a terminal).
+fn with_progress<T>(
+    iterations: usize,
+    job: impl FnOnce(&mut dyn FnMut(nmf::Progress) -> ControlFlow<()>) -> Result<T, nmf::NmfError>,
+) -> Result<T> {
     let bar = if std::io::stderr().is_terminal() {
-        ProgressBar::new(f.iterations as u64)
+        ProgressBar::new(iterations as u64)
     } else {
         ProgressBar::hidden()
     };
@@ -108,7 +111,7 @@ fn fit_with_progress(v: &Array2<f32>, k: usize, f: &FitArgs) -> Result<nmf::Fact
         .expect("valid template")
         .progress_chars("=> "),
     );
-    let result = nmf::fit(v.view(), &opts, &mut |p| {
+    let result = job(&mut |p| {
         bar.set_position(p.iteration as u64 + 1);
         if let Some(c) = p.cost {
             bar.set_message(format!("cost {c:.4e}"));
@@ -117,6 +120,12 @@ fn fit_with_progress(v: &Array2<f32>, k: usize, f: &FitArgs) -> Result<nmf::Fact
     });
     bar.finish_and_clear();
     Ok(result?)
+}
+
+/// Fits W and H with a progress bar.
+fn fit_with_progress(v: &Array2<f32>, k: usize, f: &FitArgs) -> Result<nmf::Factorization> {
+    let opts = fit_options(k, f)?;
+    with_progress(f.iterations, |observer| nmf::fit(v.view(), &opts, observer))
 }
 
 fn cost_title(beta: f32, n_iter: usize) -> String {
@@ -153,18 +162,10 @@ fn learn(a: &LearnArgs) -> Result<()> {
 
     let audio = read_input(&a.input)?;
     let kind = kind(a.fit.power);
-    let mono = audio.mono();
-    let v = mean_spectrogram(&[stft.forward(&mono)], kind.exponent());
-    let fact = fit_with_progress(&v, a.components, &a.fit)?;
-    let dict = Dictionary {
-        w: fact.w.clone(),
-        sample_rate: audio.sample_rate,
-        n_fft: stft.n_fft(),
-        hop: stft.hop(),
-        beta: a.fit.beta,
-        spectrogram: kind,
-        labels: vec![label.clone(); a.components],
-    };
+    let opts = fit_options(a.components, &a.fit)?;
+    let (dict, fact) = with_progress(a.fit.iterations, |observer| {
+        learn_dictionary(&audio.mono(), audio.sample_rate, &stft, kind, &opts, &label, observer)
+    })?;
     dict.save(out.tmp())?;
     if let Some(p) = &plot {
         plot_factorization(

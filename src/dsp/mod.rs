@@ -3,6 +3,7 @@
 //! plugin runs.
 
 pub mod engine;
+pub mod learn;
 pub mod mask;
 pub mod separate;
 pub mod stft;
@@ -13,3 +14,4 @@ pub use mask::wiener_masks_in_place;
 pub use separate::{separate, ChannelMode, SeparateOptions, Separation};
 pub use stft::{spectrogram, Stft};
 pub use window::periodic_hann;
+pub use learn::learn_dictionary;
