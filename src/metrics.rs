@@ -8,7 +8,11 @@
 pub fn si_sdr(reference: &[f32], estimate: &[f32]) -> f64 {
     let n = reference.len().min(estimate.len());
     let (r, e) = (&reference[..n], &estimate[..n]);
-    let dot: f64 = r.iter().zip(e).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum();
+    let dot: f64 = r
+        .iter()
+        .zip(e)
+        .map(|(&a, &b)| f64::from(a) * f64::from(b))
+        .sum();
     let rr: f64 = r.iter().map(|&a| f64::from(a) * f64::from(a)).sum();
     let alpha = dot / (rr + 1e-20);
     let (mut target, mut noise) = (0.0f64, 0.0f64);
@@ -30,7 +34,11 @@ mod tests {
         let scaled: Vec<f32> = r.iter().map(|x| 0.3 * x).collect();
         assert!(si_sdr(&r, &scaled) > 100.0);
         // Adding an orthogonal-ish signal of a tenth of the power gives about 10 dB.
-        let noisy: Vec<f32> = r.iter().enumerate().map(|(i, x)| x + 0.316 * (i as f32 * 1.7).cos()).collect();
+        let noisy: Vec<f32> = r
+            .iter()
+            .enumerate()
+            .map(|(i, x)| x + 0.316 * (i as f32 * 1.7).cos())
+            .collect();
         let v = si_sdr(&r, &noisy);
         assert!((v - 10.0).abs() < 1.0, "{v}");
     }

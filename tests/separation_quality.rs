@@ -19,19 +19,34 @@ use nmf_separator::nmf::{Dictionary, FitOptions, SpectrogramKind};
 const SOURCES: [&str; 2] = ["bass", "piano"];
 
 fn example(rel: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/piano_bass").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/piano_bass")
+        .join(rel)
 }
 
 fn learned_dictionary() -> Dictionary {
     let stft = Stft::new(2048, 512).unwrap();
-    let opts = FitOptions { n_components: 16, beta: 1.0, max_iter: 200, ..FitOptions::default() };
+    let opts = FitOptions {
+        n_components: 16,
+        beta: 1.0,
+        max_iter: 200,
+        ..FitOptions::default()
+    };
     let dicts: Vec<Dictionary> = SOURCES
         .iter()
         .map(|s| {
             let clip = read_audio(&example(&format!("train/{s}.wav"))).unwrap();
-            learn_dictionary(&clip.mono(), clip.sample_rate, &stft, SpectrogramKind::Magnitude, &opts, s, &mut |_| ControlFlow::Continue(()))
-                .unwrap()
-                .0
+            learn_dictionary(
+                &clip.mono(),
+                clip.sample_rate,
+                &stft,
+                SpectrogramKind::Magnitude,
+                &opts,
+                s,
+                &mut |_| ControlFlow::Continue(()),
+            )
+            .unwrap()
+            .0
         })
         .collect();
     Dictionary::concat(&dicts).unwrap()
@@ -41,14 +56,33 @@ fn learned_dictionary() -> Dictionary {
 fn offline_and_realtime_separation_reach_the_measured_quality() {
     let dict = learned_dictionary();
     let mix = read_audio(&example("mix.wav")).unwrap();
-    let stems: Vec<Vec<f32>> = SOURCES.iter().map(|s| read_audio(&example(&format!("stems/{s}.wav"))).unwrap().channels.remove(0)).collect();
+    let stems: Vec<Vec<f32>> = SOURCES
+        .iter()
+        .map(|s| {
+            read_audio(&example(&format!("stems/{s}.wav")))
+                .unwrap()
+                .channels
+                .remove(0)
+        })
+        .collect();
 
-    let offline = separate(&mix.channels, mix.sample_rate, &dict, &SeparateOptions::default()).unwrap();
+    let offline = separate(
+        &mix.channels,
+        mix.sample_rate,
+        &dict,
+        &SeparateOptions::default(),
+    )
+    .unwrap();
     assert_eq!(offline.sources, SOURCES);
 
     let mut engine = Engine::new(mix.sample_rate as f32, 1);
-    engine.set_dictionary(Some(Box::new(PreparedDictionary::by_labels(&dict).unwrap())));
-    engine.set_params(&EngineParams { iterations: 10, ..EngineParams::default() });
+    engine.set_dictionary(Some(Box::new(
+        PreparedDictionary::by_labels(&dict).unwrap(),
+    )));
+    engine.set_params(&EngineParams {
+        iterations: 10,
+        ..EngineParams::default()
+    });
     engine.reset();
     let (main, realtime) = run_offline(&mut engine, &mix.channels, 512);
 
@@ -58,7 +92,10 @@ fn offline_and_realtime_separation_reach_the_measured_quality() {
         println!("{s}: offline SI-SDR {off:.2} dB, realtime {rt:.2} dB");
         // Thresholds about 1 dB under the measured values (see the module doc).
         assert!(off > 6.7, "{s}: offline SI-SDR {off:.2} dB");
-        assert!(rt > off - 1.0, "{s}: realtime {rt:.2} dB is more than 1 dB under offline {off:.2} dB");
+        assert!(
+            rt > off - 1.0,
+            "{s}: realtime {rt:.2} dB is more than 1 dB under offline {off:.2} dB"
+        );
     }
     // The outputs add back up to the input, offline and in real time.
     let input = &mix.channels[0];
@@ -66,6 +103,11 @@ fn offline_and_realtime_separation_reach_the_measured_quality() {
     for t in 0..input.len() {
         let off: f32 = offline.audio.iter().map(|s| s[0][t]).sum();
         let rt: f32 = realtime[..2].iter().map(|s| s[0][t]).sum();
-        assert!((off - input[t]).abs() < 1e-4 * peak && (rt - input[t]).abs() < 1e-4 * peak && (main[0][t] - input[t]).abs() < 1e-4 * peak, "sample {t}");
+        assert!(
+            (off - input[t]).abs() < 1e-4 * peak
+                && (rt - input[t]).abs() < 1e-4 * peak
+                && (main[0][t] - input[t]).abs() < 1e-4 * peak,
+            "sample {t}"
+        );
     }
 }

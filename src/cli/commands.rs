@@ -14,8 +14,8 @@ use super::output::{StagedDir, StagedFile};
 use super::{ChannelsArg, Command, DecomposeArgs, FitArgs, LearnArgs, SeparateArgs, StftArgs};
 use crate::audio::{read_audio, write_wav_f32, Audio};
 use crate::dsp::engine::{run_offline, Engine, EngineParams, PreparedDictionary, MAX_SOURCES};
-use crate::dsp::separate::mask_sources;
 use crate::dsp::learn_dictionary;
+use crate::dsp::separate::mask_sources;
 use crate::dsp::stft::floored_mean_spectrogram;
 use crate::dsp::{self, spectrogram, ChannelMode, SeparateOptions, Stft};
 use crate::nmf::{self, Dictionary, FitOptions, SpectrogramKind};
@@ -164,7 +164,15 @@ fn learn(a: &LearnArgs) -> Result<()> {
     let kind = kind(a.fit.power);
     let opts = fit_options(a.components, &a.fit)?;
     let (dict, fact) = with_progress(a.fit.iterations, |observer| {
-        learn_dictionary(&audio.mono(), audio.sample_rate, &stft, kind, &opts, &label, observer)
+        learn_dictionary(
+            &audio.mono(),
+            audio.sample_rate,
+            &stft,
+            kind,
+            &opts,
+            &label,
+            observer,
+        )
     })?;
     dict.save(out.tmp())?;
     if let Some(p) = &plot {

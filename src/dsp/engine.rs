@@ -232,6 +232,7 @@ pub struct Engine {
     /// Per-sample gains of the current chunk, `[source][max hop]`.
     gain_curve: Vec<Vec<f32>>,
     gain_coef: f32,
+    simd: Simd,
 }
 
 impl Engine {
@@ -275,6 +276,7 @@ impl Engine {
             gain_curve: vec![vec![0.0; max_n / 2]; MAX_SOURCES],
             params,
             gain_coef: 1.0 - (-1.0 / (GAIN_SMOOTHING_S * sample_rate.max(1.0))).exp(),
+            simd: Simd::detect(),
         };
         engine.configure(DEFAULT_N_FFT, DEFAULT_N_FFT / 4);
         engine
@@ -431,9 +433,33 @@ impl Engine {
         }
     }
 
-    /// One STFT frame: analysis of the newest n_fft input samples, activation solve, masks,
-    /// synthesis added into the output rings.
+    /// One STFT frame, compiled for the best instruction set of the CPU (the loops around the
+    /// FFTs are simple enough for the compiler to vectorize; the solver dispatches on its own).
     fn process_frame(&mut self) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f,avx2,fma")]
+            unsafe fn avx512(e: &mut Engine) {
+                e.frame_body()
+            }
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2(e: &mut Engine) {
+                e.frame_body()
+            }
+            match self.simd {
+                // SAFETY: `Simd::detect` found these features on this CPU.
+                Simd::Avx512 => return unsafe { avx512(self) },
+                Simd::Avx2 => return unsafe { avx2(self) },
+                Simd::Portable => {}
+            }
+        }
+        self.frame_body()
+    }
+
+    /// Analysis of the newest n_fft input samples, activation solve, masks, synthesis added
+    /// into the output rings.
+    #[inline(always)]
+    fn frame_body(&mut self) {
         let n = self.n_fft();
         let bins = n / 2 + 1;
         let start = self.pos; // oldest sample of the frame
@@ -552,6 +578,32 @@ impl Engine {
                 }
             }
         }
+    }
+}
+
+/// Instruction sets [`Engine::process_frame`] is compiled for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Simd {
+    Portable,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+impl Simd {
+    fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+            if avx2 && is_x86_feature_detected!("avx512f") {
+                return Self::Avx512;
+            }
+            if avx2 {
+                return Self::Avx2;
+            }
+        }
+        Self::Portable
     }
 }
 

@@ -10,8 +10,8 @@ pub mod stft;
 pub mod window;
 
 pub use engine::{Engine, EngineParams, PreparedDictionary, MAX_SOURCES};
+pub use learn::learn_dictionary;
 pub use mask::wiener_masks_in_place;
 pub use separate::{separate, ChannelMode, SeparateOptions, Separation};
 pub use stft::{spectrogram, Stft};
 pub use window::periodic_hann;
-pub use learn::learn_dictionary;

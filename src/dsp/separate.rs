@@ -173,9 +173,14 @@ pub fn separate(
         sparsity: opts.sparsity,
         cost_every: 10,
     };
-    let solve = |specs: &[&Array2<Complex32>]| -> Result<(Array2<f32>, Vec<CostPoint>), SeparateError> {
-        Ok(fit_activations(floored_mean_spectrogram(specs, e).view(), dict.w.view(), &act)?)
-    };
+    let solve =
+        |specs: &[&Array2<Complex32>]| -> Result<(Array2<f32>, Vec<CostPoint>), SeparateError> {
+            Ok(fit_activations(
+                floored_mean_spectrogram(specs, e).view(),
+                dict.w.view(),
+                &act,
+            )?)
+        };
     let mut out = vec![Vec::with_capacity(audio.len()); names.len()];
     let (h, cost) = match opts.channels {
         ChannelMode::Shared => {

@@ -178,7 +178,8 @@ pub fn floored_mean_spectrogram(specs: &[&Array2<Complex32>], exponent: f32) -> 
         v += &spectrogram(x, exponent);
     }
     v /= specs.len() as f32;
-    let floor = (v.iter().fold(0.0f32, |m, &x| m.max(x)) * SPECTROGRAM_FLOOR_REL).max(crate::nmf::EPS);
+    let floor =
+        (v.iter().fold(0.0f32, |m, &x| m.max(x)) * SPECTROGRAM_FLOOR_REL).max(crate::nmf::EPS);
     v.mapv_inplace(|x| x + floor);
     v
 }
