@@ -1,0 +1,325 @@
+//! The CLAP/VST3 plugin: glue between nice-plug and the real-time
+//! [`Engine`](crate::dsp::Engine). The DSP lives
+//! in [`crate::dsp`]; this module holds the parameters, the capture, the trainer thread and the
+//! hand-over of dictionaries.
+//!
+//! # Two plugin types, and why (the VST3 aux-bus workaround)
+//!
+//! nice-plug 0.4.2's VST3 wrapper accepts `IComponent::activateBus` but ignores it: when a
+//! host leaves the auxiliary output buses inactive (JUCE hosts such as pedalboard do, as the
+//! VST3 default for aux buses is "inactive"), it passes no buffers for them, the wrapper finds
+//! empty output slices, sets `buffer_is_valid = false` and skips `process()` for the whole
+//! block, so the track passes through unprocessed. Its `setBusArrangements` also indexes the
+//! aux outputs from 0 instead of 1 when there is a main output, so a stereo main with mono aux
+//! buses rejects its own default arrangement. Hence:
+//!
+//! - [`NmfSeparatorClap`] (`Separator<true>`), exported only as CLAP (id
+//!   `com.nmf-separator.nmf-separator`): main in/out plus four aux outputs "Source 1".."Source 4"
+//!   carrying the separated sources. Layouts: stereo main + 4 stereo aux, then mono main + 4
+//!   mono aux (channel counts uniform across buses, so the VST3 matching quirk cannot bite
+//!   either). The CLAP wrapper also skips a block when an aux output port has no buffer:
+//!   CLAP hosts must give all five output ports.
+//! - [`NmfSeparatorVst3`] (`Separator<false>`), exported only as VST3 (class id
+//!   `NmfSeparatorVst3`): main in/out only (stereo, then mono), no aux bus to deactivate.
+//!
+//! In both, the main output is the mix of the selected sources: every source with its gain,
+//! minus muted ones, or only the soloed ones when any solo is on. With no dictionary, all the
+//! input belongs to Source 1, so the main output is the input (delayed) times Source 1's gain.
+//! Latency is `n_fft` samples of the dictionary (2048 without one), reported in `activate()`
+//! and again from `process()` whenever a dictionary with another n_fft is installed.
+//!
+//! # Threads and queues
+//!
+//! - Audio thread ([`realtime::Realtime`]): the engine, one capture buffer, queue ends.
+//!   No allocation, lock or I/O (test with the `assert_process_allocs` feature).
+//! - Trainer thread ([`trainer`]), the plugin's own `std::thread`, started in `activate()`
+//!   (restarted on the next `activate()`, stopped and joined when the plugin is dropped; a
+//!   running fit is cancelled). Never nice-plug's shared background executor.
+//! - Queues (crossbeam bounded, `try_send`/`try_recv` on the audio side):
+//!   clips audio -> trainer (capacity 2), capture buffers trainer -> audio (2: double
+//!   buffering), prepared dictionaries trainer -> audio (4), replaced dictionaries
+//!   audio -> trainer (8, dropped there).
+//!
+//! Capture: while the `capture` parameter is on, `process()` writes the mono mix of the input
+//! into a buffer of [`trainer::CAPTURE_SECONDS`] (30 s) at the session rate, allocated in
+//! `activate()` (two of them). When it goes off, the buffer, its length and the capture target
+//! (as it was when the capture started) go to the trainer, which copies the clip out and hands
+//! the buffer straight back, computes the STFT magnitude (n_fft from the learning settings,
+//! hop n_fft/4, floor 1e-6 x max), fits K components (beta, NNDSVDa, 200 iterations) with
+//! progress and cancel flags in [`trainer::Status`], labels them "Source N" (or "Mix" for a
+//! whole-mix capture), merges them into the persisted dictionary (replacing that label's old
+//! components; a dictionary learned with other settings is replaced whole), prepares a
+//! [`PreparedDictionary`](crate::dsp::PreparedDictionary) and sends it. The audio thread
+//! swaps it in with `Engine::set_dictionary` at the start of a block and sends the old one
+//! back. The audio never stops while learning.
+//!
+//! # Parameter ids (stable)
+//!
+//! | id | name (pedalboard key) | type | range, default |
+//! |----|------|------|----------------|
+//! | `iterations` | Iterations (`iterations`) | int | 1..50, 10: multiplicative updates per frame |
+//! | `mask_power` | Mask exponent (`mask_exponent`) | float | 0.5..4, 2: Wiener mask exponent |
+//! | `sparsity` | Sparsity (`sparsity`) | float | 0..1, 0: L1 penalty on activations |
+//! | `gain_1`..`gain_4` | Source N gain (`source_N_gain_db`) | float, dB | -60..12, 0 (smoothed; -60 = silent) |
+//! | `mute_1`..`mute_4` | Source N mute (`source_N_mute`) | bool | false |
+//! | `solo_1`..`solo_4` | Source N solo (`source_N_solo`) | bool | false |
+//! | `capture_target` | Capture target (`capture_target`) | enum | "Source 1".."Source 4", "Whole mix"; default Source 1 |
+//! | `capture` | Capture (`capture`) | bool | false: on records, off learns |
+//!
+//! In the state, the enum is stored by variant id: `{"string": "source_1"}` .. `"source_4"`,
+//! `"whole_mix"`.
+//!
+//! # State (persisted fields)
+//!
+//! nice-plug's state is JSON: `{"version": "...", "params": {id: {"f32": x} | {"i32": n} |
+//! {"bool": b}, ...}, "fields": {key: "<JSON text>"}}`; every value in `fields` is itself a
+//! JSON document stored as a string. Keys:
+//!
+//! - `dictionary`: `null` or a [`Dictionary`](crate::nmf::Dictionary):
+//!   `{"w": {"rows": n_fft/2+1, "cols": K, "data": [row-major f32]}, "sample_rate": Hz,
+//!   "n_fft": n, "hop": h, "beta": b, "spectrogram": "magnitude"|"power", "labels": [K
+//!   strings]}`. It must match the session sample rate (else it is not used, with a message)
+//!   and n_fft must be 512..8192.
+//! - `assignment`: `[source index 0..=3 per component]`; when its length differs from K the
+//!   default is used ([`params::default_assignment`]: "Source N" -> N-1, "Mix" round-robin,
+//!   other labels by order of first appearance).
+//! - `learn`: [`params::LearnSettings`] `{"components_per_source": 16, "mix_components": 16,
+//!   "beta": 1.0, "n_fft": 2048, "iterations": 200}`.
+//! - `load_path`: a `.npz` from `nmfsep learn` to load (replaces the dictionary, default
+//!   assignment); emptied once read.
+//! - `export_path`: where to write the dictionary as `.npz`; emptied once written.
+//!
+//! A state load can arrive on any thread, before or after `activate()`, and nice-plug 0.4.2 does
+//! not call `activate()` again after it. So the persisted fields are [`params::Watched`]
+//! values: the loader's `set` bumps a generation counter, and the trainer thread (which polls
+//! every 20 ms) prepares the new dictionary and sends it to the audio thread; `activate()`
+//! prepares the stored dictionary directly. The audio thread does nothing for a state load.
+//!
+//! # For host tests
+//!
+//! To load a dictionary, set the plugin state (CLAP `state.load`, VST3 `setState`, pedalboard
+//! `raw_state`: JUCE wraps the VST3 component state in XML with its own base64, see
+//! `tests/support/juce_state.py`, and `tests/support/pedalboard_smoke.py` for a working
+//! example) to `{"params": {}, "fields": {"load_path": "\"/abs/path/dict.npz\""}}` or with
+//! a `"dictionary"` field as above, then process audio: the new dictionary is installed within
+//! a few blocks after ~20 ms of wall time (the trainer's poll), before or after activation. To
+//! learn, set `capture_target`, turn `capture` on, process the clip, turn `capture` off and
+//! keep processing; the fit takes seconds. The saved state then holds the learned dictionary.
+
+pub mod params;
+pub mod realtime;
+pub mod trainer;
+
+use std::sync::Arc;
+
+use nice_plug::prelude::*;
+
+use crate::dsp::engine::MAX_SOURCES;
+use params::SeparatorParams;
+use realtime::{Controls, Realtime};
+use trainer::{Status, TrainerHandle};
+
+/// The plugin with four aux outputs (exported as CLAP).
+pub type NmfSeparatorClap = Separator<true>;
+/// The plugin with the main output only (exported as VST3).
+pub type NmfSeparatorVst3 = Separator<false>;
+
+/// The plugin; `AUX` selects the variant with the four source outputs.
+pub struct Separator<const AUX: bool> {
+    params: Arc<SeparatorParams>,
+    status: Arc<Status>,
+    /// Audio-thread state, made in `activate()`. Dropped before `trainer` (closes its queues).
+    realtime: Option<Realtime>,
+    trainer: Option<TrainerHandle>,
+}
+
+impl<const AUX: bool> Default for Separator<AUX> {
+    fn default() -> Self {
+        Self {
+            params: Arc::new(SeparatorParams::default()),
+            status: Arc::new(Status::default()),
+            realtime: None,
+            trainer: None,
+        }
+    }
+}
+
+impl<const AUX: bool> Separator<AUX> {
+    /// Learning progress, messages and counters.
+    pub fn status(&self) -> &Arc<Status> {
+        &self.status
+    }
+
+    /// The parameters.
+    pub fn separator_params(&self) -> &Arc<SeparatorParams> {
+        &self.params
+    }
+}
+
+const SOURCE_NAMES: [&str; MAX_SOURCES] = ["Source 1", "Source 2", "Source 3", "Source 4"];
+const STEREO: NonZeroU32 = new_nonzero_u32(2);
+const MONO: NonZeroU32 = new_nonzero_u32(1);
+
+/// Layouts of the CLAP variant: main plus four source buses, stereo then mono.
+pub const AUX_LAYOUTS: &[AudioIOLayout] = &[
+    AudioIOLayout {
+        main_input_channels: Some(STEREO),
+        main_output_channels: Some(STEREO),
+        aux_output_ports: &[STEREO; MAX_SOURCES],
+        names: PortNames {
+            layout: Some("Stereo"),
+            main_input: Some("Input"),
+            main_output: Some("Mix"),
+            aux_inputs: &[],
+            aux_outputs: &SOURCE_NAMES,
+        },
+        ..AudioIOLayout::const_default()
+    },
+    AudioIOLayout {
+        main_input_channels: Some(MONO),
+        main_output_channels: Some(MONO),
+        aux_output_ports: &[MONO; MAX_SOURCES],
+        names: PortNames {
+            layout: Some("Mono"),
+            main_input: Some("Input"),
+            main_output: Some("Mix"),
+            aux_inputs: &[],
+            aux_outputs: &SOURCE_NAMES,
+        },
+        ..AudioIOLayout::const_default()
+    },
+];
+
+/// Layouts of the VST3 variant: main only, stereo then mono.
+pub const MAIN_LAYOUTS: &[AudioIOLayout] = &[
+    AudioIOLayout {
+        main_input_channels: Some(STEREO),
+        main_output_channels: Some(STEREO),
+        names: PortNames {
+            layout: Some("Stereo"),
+            ..PortNames::const_default()
+        },
+        ..AudioIOLayout::const_default()
+    },
+    AudioIOLayout {
+        main_input_channels: Some(MONO),
+        main_output_channels: Some(MONO),
+        names: PortNames {
+            layout: Some("Mono"),
+            ..PortNames::const_default()
+        },
+        ..AudioIOLayout::const_default()
+    },
+];
+
+impl<const AUX: bool> Plugin for Separator<AUX> {
+    /// The same name for both: each format exports one of the two types.
+    const NAME: &'static str = "NMF Separator";
+    const VENDOR: &'static str = "NMF Separator";
+    const URL: &'static str = "https://example.invalid/nmf-separator";
+    const EMAIL: &'static str = "nmf-separator@example.invalid";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+
+    const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = if AUX { AUX_LAYOUTS } else { MAIN_LAYOUTS };
+
+    type SysExMessage = ();
+    type BackgroundTask = ();
+    type Editor = ();
+
+    fn params(&self) -> Arc<dyn Params> {
+        self.params.clone()
+    }
+
+    fn activate(
+        &mut self,
+        audio_io_layout: &AudioIOLayout,
+        buffer_config: &BufferConfig,
+        context: &mut impl ActivateContext<Self>,
+    ) -> bool {
+        let channels = audio_io_layout
+            .main_output_channels
+            .or(audio_io_layout.main_input_channels)
+            .map_or(2, NonZeroU32::get) as usize;
+        // Stop the previous session's threads first (cancels a running fit).
+        self.realtime = None;
+        self.trainer = None;
+        let (realtime, trainer) = trainer::start(
+            self.params.clone(),
+            self.status.clone(),
+            buffer_config.sample_rate,
+            channels,
+        );
+        context.set_latency_samples(realtime.latency_samples());
+        self.realtime = Some(realtime);
+        self.trainer = Some(trainer);
+        true
+    }
+
+    fn reset(&mut self) {
+        if let Some(rt) = self.realtime.as_mut() {
+            rt.reset();
+        }
+    }
+
+    fn process(
+        &mut self,
+        buffer: &mut Buffer,
+        aux: &mut AuxiliaryBuffers,
+        context: &mut impl ProcessContext<Self>,
+    ) -> ProcessStatus {
+        let Some(rt) = self.realtime.as_mut() else {
+            return ProcessStatus::Normal;
+        };
+        let controls = Controls {
+            engine: self.params.engine_params(buffer.samples()),
+            capture: self.params.capture.value(),
+            target: self.params.capture_target.value(),
+        };
+        let mut buses: [&mut [&mut [f32]]; MAX_SOURCES] = Default::default();
+        if AUX {
+            for (slot, bus) in buses.iter_mut().zip(aux.outputs.iter_mut()) {
+                *slot = bus.as_slice();
+            }
+        }
+        if rt.process(buffer.as_slice(), &mut buses, &controls) {
+            context.set_latency_samples(rt.latency_samples());
+        }
+        ProcessStatus::Normal
+    }
+}
+
+impl<const AUX: bool> Drop for Separator<AUX> {
+    fn drop(&mut self) {
+        // The audio side first: closing its queues ends the trainer loop; then join it.
+        self.realtime = None;
+        self.trainer = None;
+    }
+}
+
+impl<const AUX: bool> ClapPlugin for Separator<AUX> {
+    const CLAP_ID: &'static str = if AUX {
+        "com.nmf-separator.nmf-separator"
+    } else {
+        "com.nmf-separator.nmf-separator-main"
+    };
+    const CLAP_DESCRIPTION: Option<&'static str> =
+        Some("Separates sounds with non-negative matrix factorization");
+    const CLAP_MANUAL_URL: Option<&'static str> = None;
+    const CLAP_SUPPORT_URL: Option<&'static str> = None;
+    const CLAP_FEATURES: &'static [ClapFeature] = &[
+        ClapFeature::AudioEffect,
+        ClapFeature::Stereo,
+        ClapFeature::Mono,
+        ClapFeature::Utility,
+    ];
+}
+
+impl<const AUX: bool> Vst3Plugin for Separator<AUX> {
+    const VST3_CLASS_ID: [u8; 16] = if AUX {
+        *b"NmfSeparatorMult"
+    } else {
+        *b"NmfSeparatorVst3"
+    };
+    const VST3_SUBCATEGORIES: &'static [Vst3SubCategory] =
+        &[Vst3SubCategory::Fx, Vst3SubCategory::Tools];
+}

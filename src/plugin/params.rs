@@ -1,0 +1,327 @@
+//! Parameters (automatable, stable ids) and persisted fields (serde JSON in the plugin state).
+//!
+//! See the [module documentation of `plugin`](super) for the list of ids and fields as a host
+//! sees them.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use nice_plug::params::persist::PersistentField;
+use nice_plug::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::dsp::engine::{EngineParams, MAX_SOURCES};
+use crate::nmf::Dictionary;
+
+/// What a capture learns.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptureTarget {
+    /// Learn `components_per_source` templates labelled "Source 1".
+    #[id = "source_1"]
+    #[name = "Source 1"]
+    Source1,
+    #[id = "source_2"]
+    #[name = "Source 2"]
+    Source2,
+    #[id = "source_3"]
+    #[name = "Source 3"]
+    Source3,
+    #[id = "source_4"]
+    #[name = "Source 4"]
+    Source4,
+    /// Learn `mix_components` templates labelled "Mix" from the whole mixture; they are given to
+    /// sources by the persisted `assignment` (default round-robin).
+    #[id = "whole_mix"]
+    #[name = "Whole mix"]
+    WholeMix,
+}
+
+impl CaptureTarget {
+    /// The source index (0..4), or `None` for the whole mix.
+    pub fn source(self) -> Option<usize> {
+        match self {
+            Self::Source1 => Some(0),
+            Self::Source2 => Some(1),
+            Self::Source3 => Some(2),
+            Self::Source4 => Some(3),
+            Self::WholeMix => None,
+        }
+    }
+}
+
+/// Settings of the offline learning done by the trainer thread. Structural, hence not
+/// automatable: persisted as the JSON field `learn`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LearnSettings {
+    /// Templates learned per captured source (K of the fit).
+    pub components_per_source: usize,
+    /// Templates learned from a whole-mix capture.
+    pub mix_components: usize,
+    /// Beta of the divergence (0 Itakura-Saito, 1 Kullback-Leibler, 2 Euclidean).
+    pub beta: f32,
+    /// STFT frame length, samples (512..8192, power of two); the hop is n_fft / 4. All sources
+    /// of one dictionary share it: learning with another n_fft starts a new dictionary.
+    pub n_fft: usize,
+    /// Iterations of the offline fit.
+    pub iterations: usize,
+}
+
+impl Default for LearnSettings {
+    fn default() -> Self {
+        Self {
+            components_per_source: 16,
+            mix_components: 16,
+            beta: 1.0,
+            n_fft: 2048,
+            iterations: 200,
+        }
+    }
+}
+
+/// A persisted value whose every `set` by the state loader bumps a generation counter, so that
+/// the trainer thread notices a state load without the audio thread doing anything (nice-plug
+/// 0.4.2 does not call `activate()` again after a state load, and may load state on the audio
+/// thread). Writes by the plugin itself use [`Self::replace_quietly`].
+pub struct Watched<T> {
+    value: Mutex<T>,
+    generation: AtomicU64,
+}
+
+impl<T: Default> Default for Watched<T> {
+    fn default() -> Self {
+        Self::new(T::default())
+    }
+}
+
+impl<T> Watched<T> {
+    pub fn new(value: T) -> Self {
+        Self {
+            value: Mutex::new(value),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// Number of external `set`s so far.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Locks the value (never on the audio thread).
+    pub fn lock(&self) -> MutexGuard<'_, T> {
+        self.value.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets the value as an external change (bumps the generation), like a state load.
+    pub fn set_external(&self, v: T) {
+        *self.lock() = v;
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Sets the value without bumping the generation (the plugin's own bookkeeping).
+    pub fn replace_quietly(&self, v: T) {
+        *self.lock() = v;
+    }
+}
+
+impl<'a, T> PersistentField<'a, T> for Watched<T>
+where
+    T: Serialize + Deserialize<'a> + Send + Sync,
+{
+    fn set(&self, new_value: T) {
+        self.set_external(new_value);
+    }
+
+    fn map<F, R>(&self, f: F) -> R
+    where
+        F: Fn(&T) -> R,
+    {
+        f(&self.lock())
+    }
+}
+
+/// Mix, mute and solo of one source (ids `gain_N`, `mute_N`, `solo_N`, N = 1..4).
+#[derive(Params)]
+pub struct SourceParams {
+    /// Level of the source in the main output, dB (smoothed).
+    #[id = "gain"]
+    pub gain_db: FloatParam,
+    #[id = "mute"]
+    pub mute: BoolParam,
+    #[id = "solo"]
+    pub solo: BoolParam,
+}
+
+/// Lowest gain, dB: at or below it the source is silent.
+pub const MIN_GAIN_DB: f32 = -60.0;
+/// Highest gain, dB.
+pub const MAX_GAIN_DB: f32 = 12.0;
+
+impl SourceParams {
+    /// The parameters of source index `s` (0..4). Names are unique ("Source 1 gain", ...):
+    /// some hosts (pedalboard) key parameters by name.
+    pub fn new(s: usize) -> Self {
+        Self {
+            gain_db: FloatParam::new(
+                format!("Source {} gain", s + 1),
+                0.0,
+                FloatRange::Linear {
+                    min: MIN_GAIN_DB,
+                    max: MAX_GAIN_DB,
+                },
+            )
+            .with_smoother(SmoothingStyle::Linear(20.0))
+            .with_step_size(0.1)
+            .with_unit(" dB"),
+            mute: BoolParam::new(format!("Source {} mute", s + 1), false),
+            solo: BoolParam::new(format!("Source {} solo", s + 1), false),
+        }
+    }
+}
+
+/// All parameters and persisted fields.
+#[derive(Params)]
+pub struct SeparatorParams {
+    /// Multiplicative-update iterations per STFT frame.
+    #[id = "iterations"]
+    pub iterations: IntParam,
+    /// Exponent of the Wiener masks.
+    #[id = "mask_power"]
+    pub mask_power: FloatParam,
+    /// L1 penalty on the activations.
+    #[id = "sparsity"]
+    pub sparsity: FloatParam,
+    #[nested(array, group = "Source")]
+    pub sources: [SourceParams; MAX_SOURCES],
+    /// What the next capture learns.
+    #[id = "capture_target"]
+    pub capture_target: EnumParam<CaptureTarget>,
+    /// On: the input is recorded (up to the capture capacity); off: the recording is learned.
+    #[id = "capture"]
+    pub capture: BoolParam,
+
+    /// The dictionary (templates and labels), `null` when none.
+    #[persist = "dictionary"]
+    pub dictionary: Watched<Option<Dictionary>>,
+    /// Source index (0..=3) of every component of `dictionary`; when its length differs from
+    /// the number of components, the default assignment is used (see [`default_assignment`]).
+    #[persist = "assignment"]
+    pub assignment: Watched<Vec<usize>>,
+    /// Learning settings.
+    #[persist = "learn"]
+    pub learn: Watched<LearnSettings>,
+    /// A path to a `.npz` dictionary (from `nmfsep learn`) to load; emptied once loaded.
+    #[persist = "load_path"]
+    pub load_path: Watched<String>,
+    /// A path to write the current dictionary to as `.npz`; emptied once written.
+    #[persist = "export_path"]
+    pub export_path: Watched<String>,
+}
+
+impl Default for SeparatorParams {
+    fn default() -> Self {
+        Self {
+            iterations: IntParam::new("Iterations", 10, IntRange::Linear { min: 1, max: 50 }),
+            mask_power: FloatParam::new(
+                "Mask exponent",
+                2.0,
+                FloatRange::Linear { min: 0.5, max: 4.0 },
+            )
+            .with_step_size(0.01),
+            sparsity: FloatParam::new("Sparsity", 0.0, FloatRange::Linear { min: 0.0, max: 1.0 })
+                .with_step_size(0.001),
+            sources: [0, 1, 2, 3].map(SourceParams::new),
+            capture_target: EnumParam::new("Capture target", CaptureTarget::Source1),
+            capture: BoolParam::new("Capture", false),
+            dictionary: Watched::default(),
+            assignment: Watched::default(),
+            learn: Watched::default(),
+            load_path: Watched::default(),
+            export_path: Watched::default(),
+        }
+    }
+}
+
+impl SeparatorParams {
+    /// The engine settings for a block of `samples` samples (advances the gain smoothers).
+    pub fn engine_params(&self, samples: usize) -> EngineParams {
+        let mut p = EngineParams {
+            iterations: self.iterations.value().max(1) as usize,
+            mask_power: self.mask_power.value(),
+            sparsity: self.sparsity.value(),
+            ..EngineParams::default()
+        };
+        for (s, src) in self.sources.iter().enumerate() {
+            let db = if samples > 0 {
+                src.gain_db.smoothed.next_step(samples as u32)
+            } else {
+                src.gain_db.value()
+            };
+            p.gain[s] = if db <= MIN_GAIN_DB {
+                0.0
+            } else {
+                nice_plug::util::db_to_gain(db)
+            };
+            p.mute[s] = src.mute.value();
+            p.solo[s] = src.solo.value();
+        }
+        p
+    }
+}
+
+/// The assignment used when the persisted one does not fit the dictionary: a component
+/// labelled "Source N" (N = 1..4) goes to source N; components labelled "Mix" (whole-mix
+/// captures) go round-robin over the four sources in their order (1st to Source 1, 2nd to
+/// Source 2, ...); any other label (dictionaries from `nmfsep learn`) gets the next source index
+/// in order of first appearance (the fourth and later share Source 4).
+pub fn default_assignment(dict: &Dictionary) -> Vec<usize> {
+    let mut others: Vec<&str> = Vec::new();
+    let mut mix = 0usize;
+    dict.labels
+        .iter()
+        .map(|l| {
+            if let Some(n) = source_label_index(l) {
+                n
+            } else if l == MIX_LABEL {
+                mix += 1;
+                (mix - 1) % MAX_SOURCES
+            } else {
+                let i = match others.iter().position(|o| *o == l) {
+                    Some(i) => i,
+                    None => {
+                        others.push(l);
+                        others.len() - 1
+                    }
+                };
+                i.min(MAX_SOURCES - 1)
+            }
+        })
+        .collect()
+}
+
+/// Label of the components learned from a whole-mix capture.
+pub const MIX_LABEL: &str = "Mix";
+
+/// "Source N" label of source index `s`.
+pub fn source_label(s: usize) -> String {
+    format!("Source {}", s + 1)
+}
+
+/// Source index of a "Source N" label (N = 1..=4).
+pub fn source_label_index(label: &str) -> Option<usize> {
+    let n: usize = label.strip_prefix("Source ")?.trim().parse().ok()?;
+    (1..=MAX_SOURCES).contains(&n).then(|| n - 1)
+}
+
+/// The assignment for `dict`: the persisted one when it has one valid entry per component,
+/// else [`default_assignment`].
+pub fn effective_assignment(dict: &Dictionary, persisted: &[usize]) -> Vec<usize> {
+    if persisted.len() == dict.n_components() && persisted.iter().all(|&s| s < MAX_SOURCES) {
+        persisted.to_vec()
+    } else {
+        default_assignment(dict)
+    }
+}
+
+/// Shared handle, for the trainer thread.
+pub type SharedParams = Arc<SeparatorParams>;

@@ -1,0 +1,464 @@
+//! The trainer thread: learning from captured clips, loading, exporting and preparing
+//! dictionaries, all off the audio thread. See the [module documentation of `plugin`](super).
+
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use atomic_float::AtomicF32;
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use ndarray::Axis;
+
+use super::params::{
+    default_assignment, effective_assignment, source_label, CaptureTarget, LearnSettings,
+    SeparatorParams, MIX_LABEL,
+};
+use super::realtime::Realtime;
+use crate::dsp::engine::{Engine, PreparedDictionary};
+use crate::dsp::stft::Stft;
+use crate::nmf::{Dictionary, FitOptions, Init, SpectrogramKind};
+
+/// How often the trainer thread looks at the persisted fields for a state load, ms.
+const POLL_MS: u64 = 20;
+/// Capacity of the clip queue (audio -> trainer).
+pub(crate) const CLIP_QUEUE: usize = 2;
+/// Capacity of the dictionary queue (trainer -> audio).
+pub(crate) const DICT_QUEUE: usize = 4;
+/// Capacity of the queue returning replaced dictionaries (audio -> trainer). Larger than
+/// `DICT_QUEUE` + 1 so the audio thread can always hand back what it replaced.
+pub(crate) const GARBAGE_QUEUE: usize = 8;
+/// Number of capture buffers (double buffering: one filling, one being copied out).
+pub(crate) const CAPTURE_BUFFERS: usize = 2;
+/// Capture capacity, seconds of audio at the session rate.
+pub const CAPTURE_SECONDS: f32 = 30.0;
+
+/// State shared by the plugin, the audio thread and the trainer thread. Everything the audio
+/// thread touches is atomic.
+#[derive(Default)]
+pub struct Status {
+    /// A fit is running.
+    pub learning: AtomicBool,
+    /// Progress of the running or last fit, 0..=1.
+    pub progress: AtomicF32,
+    /// Set to stop the running fit (checked every iteration).
+    pub cancel: AtomicBool,
+    /// Set to end the trainer thread.
+    pub quit: AtomicBool,
+    /// Dictionaries (or "no dictionary") sent to the audio thread.
+    pub dictionaries_sent: AtomicU64,
+    /// Dictionaries installed by the audio thread.
+    pub dictionaries_installed: AtomicU64,
+    /// Clips learned successfully.
+    pub clips_learned: AtomicU64,
+    /// Captures lost because no buffer or queue slot was free.
+    pub captures_dropped: AtomicU32,
+    /// Samples in the capture running now (audio thread).
+    pub capture_len: AtomicU64,
+    /// Latest human-readable message (errors, what was learned/loaded/exported).
+    pub message: Mutex<String>,
+}
+
+impl Status {
+    /// The latest message.
+    pub fn message(&self) -> String {
+        self.message
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn say(&self, m: impl Into<String>) {
+        let m = m.into();
+        nice_plug::nice_log!("{m}");
+        *self.message.lock().unwrap_or_else(|e| e.into_inner()) = m;
+    }
+}
+
+/// A finished capture travelling to the trainer thread.
+pub(crate) struct Clip {
+    pub buffer: Box<[f32]>,
+    pub len: usize,
+    pub target: CaptureTarget,
+}
+
+/// Owns the trainer thread; dropping it stops (cancelling a running fit) and joins the thread.
+pub struct TrainerHandle {
+    status: Arc<Status>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TrainerHandle {
+    pub fn status(&self) -> &Arc<Status> {
+        &self.status
+    }
+}
+
+impl Drop for TrainerHandle {
+    fn drop(&mut self) {
+        self.status.quit.store(true, Ordering::Release);
+        self.status.cancel.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Makes the audio-thread side (engine, capture buffers, queues) and starts the trainer
+/// thread for a session at `sample_rate` with `channels` channels. Allocates and spawns: call
+/// it from `activate()`. The dictionary in `params` (if any) is prepared here and installed
+/// before this returns.
+pub fn start(
+    params: Arc<SeparatorParams>,
+    status: Arc<Status>,
+    sample_rate: f32,
+    channels: usize,
+) -> (Realtime, TrainerHandle) {
+    status.quit.store(false, Ordering::Release);
+    status.cancel.store(false, Ordering::Release);
+    let (clip_tx, clip_rx) = bounded::<Clip>(CLIP_QUEUE);
+    let (buf_tx, buf_rx) = bounded::<Box<[f32]>>(CAPTURE_BUFFERS);
+    let (dict_tx, dict_rx) = bounded::<Option<Box<PreparedDictionary>>>(DICT_QUEUE);
+    let (garbage_tx, garbage_rx) = bounded::<Box<PreparedDictionary>>(GARBAGE_QUEUE);
+
+    let capacity = ((sample_rate.max(1.0) * CAPTURE_SECONDS).ceil() as usize).max(1);
+    let first = vec![0.0f32; capacity].into_boxed_slice();
+    for _ in 1..CAPTURE_BUFFERS {
+        let _ = buf_tx.try_send(vec![0.0f32; capacity].into_boxed_slice());
+    }
+
+    let mut trainer = Trainer {
+        params,
+        status: status.clone(),
+        sample_rate,
+        clip_rx,
+        buf_tx,
+        dict_tx,
+        garbage_rx,
+        seen_dictionary: 0,
+        seen_assignment: 0,
+        seen_load: 0,
+        seen_export: 0,
+        pending: None,
+    };
+    let mut engine = Engine::new(sample_rate, channels);
+    trainer.seen_dictionary = trainer.params.dictionary.generation();
+    trainer.seen_assignment = trainer.params.assignment.generation();
+    if let Some(prepared) = trainer.prepare_current() {
+        engine.set_dictionary(prepared);
+    }
+    let realtime = Realtime::new(
+        engine,
+        first,
+        status.clone(),
+        clip_tx,
+        buf_rx,
+        dict_rx,
+        garbage_tx,
+    );
+    let thread = std::thread::Builder::new()
+        .name("nmf-separator trainer".into())
+        .spawn(move || trainer.run())
+        .ok();
+    if thread.is_none() {
+        status.say("could not start the trainer thread: learning is unavailable");
+    }
+    (realtime, TrainerHandle { status, thread })
+}
+
+struct Trainer {
+    params: Arc<SeparatorParams>,
+    status: Arc<Status>,
+    sample_rate: f32,
+    clip_rx: Receiver<Clip>,
+    buf_tx: Sender<Box<[f32]>>,
+    dict_tx: Sender<Option<Box<PreparedDictionary>>>,
+    garbage_rx: Receiver<Box<PreparedDictionary>>,
+    /// Generations of the persisted fields already acted upon.
+    seen_dictionary: u64,
+    seen_assignment: u64,
+    seen_load: u64,
+    seen_export: u64,
+    /// A prepared dictionary the full queue did not take yet (newer ones replace it).
+    pending: Option<Option<Box<PreparedDictionary>>>,
+}
+
+impl Trainer {
+    fn run(mut self) {
+        // Look at load/export requests that arrived with the state before activation.
+        self.poll_state();
+        while !self.status.quit.load(Ordering::Acquire) {
+            while let Ok(old) = self.garbage_rx.try_recv() {
+                drop(old);
+            }
+            self.flush_pending();
+            match self.clip_rx.recv_timeout(Duration::from_millis(POLL_MS)) {
+                Ok(clip) => self.learn(clip),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            self.poll_state();
+        }
+    }
+
+    fn session_rate(&self) -> u32 {
+        self.sample_rate.round() as u32
+    }
+
+    /// Prepares the persisted dictionary with its assignment: `Some(dict)` to install (the
+    /// inner `None` meaning no dictionary), `None` when it cannot be used (message set).
+    fn prepare_current(&self) -> Option<Option<Box<PreparedDictionary>>> {
+        let dict = self.params.dictionary.lock().clone();
+        let Some(dict) = dict else {
+            return Some(None);
+        };
+        let assignment = effective_assignment(&dict, &self.params.assignment.lock());
+        if dict.sample_rate != self.session_rate() {
+            self.status.say(format!(
+                "dictionary learned at {} Hz, the session runs at {} Hz: not used (learn again or load a matching one)",
+                dict.sample_rate,
+                self.session_rate()
+            ));
+            return None;
+        }
+        match PreparedDictionary::new(&dict, &assignment) {
+            Ok(p) => Some(Some(Box::new(p))),
+            Err(e) => {
+                self.status.say(format!("dictionary not used: {e}"));
+                None
+            }
+        }
+    }
+
+    fn send(&mut self, prepared: Option<Box<PreparedDictionary>>) {
+        // A newer dictionary replaces one still waiting.
+        self.pending = Some(prepared);
+        self.flush_pending();
+    }
+
+    fn flush_pending(&mut self) {
+        if let Some(p) = self.pending.take() {
+            match self.dict_tx.try_send(p) {
+                Ok(()) => {
+                    self.status.dictionaries_sent.fetch_add(1, Ordering::AcqRel);
+                }
+                Err(TrySendError::Full(p)) | Err(TrySendError::Disconnected(p)) => {
+                    self.pending = Some(p)
+                }
+            }
+        }
+    }
+
+    fn prepare_and_send(&mut self) {
+        if let Some(p) = self.prepare_current() {
+            self.send(p);
+        }
+    }
+
+    /// Acts on state loads: a new dictionary or assignment, a load or an export request.
+    fn poll_state(&mut self) {
+        let g = self.params.load_path.generation();
+        if g != self.seen_load {
+            self.seen_load = g;
+            let path = self.params.load_path.lock().clone();
+            if !path.is_empty() {
+                self.params.load_path.replace_quietly(String::new());
+                match Dictionary::load(Path::new(&path)) {
+                    Ok(d) => {
+                        let a = default_assignment(&d);
+                        self.status.say(format!(
+                            "loaded {path}: {} components, sources {:?}",
+                            d.n_components(),
+                            d.sources()
+                        ));
+                        self.params.dictionary.replace_quietly(Some(d));
+                        self.params.assignment.replace_quietly(a);
+                        self.prepare_and_send();
+                    }
+                    Err(e) => self.status.say(format!("cannot load dictionary: {e}")),
+                }
+            }
+        }
+        let (gd, ga) = (
+            self.params.dictionary.generation(),
+            self.params.assignment.generation(),
+        );
+        if (gd, ga) != (self.seen_dictionary, self.seen_assignment) {
+            self.seen_dictionary = gd;
+            self.seen_assignment = ga;
+            self.prepare_and_send();
+        }
+        let g = self.params.export_path.generation();
+        if g != self.seen_export {
+            self.seen_export = g;
+            let path = self.params.export_path.lock().clone();
+            if !path.is_empty() {
+                self.params.export_path.replace_quietly(String::new());
+                let dict = self.params.dictionary.lock().clone();
+                match dict {
+                    Some(d) => match d.save(Path::new(&path)) {
+                        Ok(()) => self
+                            .status
+                            .say(format!("exported the dictionary to {path}")),
+                        Err(e) => self.status.say(format!("export failed: {e}")),
+                    },
+                    None => self.status.say("export: there is no dictionary yet"),
+                }
+            }
+        }
+    }
+
+    fn learn(&mut self, clip: Clip) {
+        let len = clip.len.min(clip.buffer.len());
+        let samples = clip.buffer[..len].to_vec();
+        // Hand the buffer back at once so the next capture can start while we learn.
+        if self.buf_tx.try_send(clip.buffer).is_err() {
+            nice_plug::nice_warn!("capture buffer queue full");
+        }
+        let settings = self.params.learn.lock().clone();
+        let (label, k) = match clip.target.source() {
+            Some(s) => (source_label(s), settings.components_per_source),
+            None => (MIX_LABEL.to_string(), settings.mix_components),
+        };
+        self.status.cancel.store(false, Ordering::Release);
+        self.status.progress.store(0.0, Ordering::Release);
+        self.status.learning.store(true, Ordering::Release);
+        let status = self.status.clone();
+        let learned = learn_capture(
+            &samples,
+            self.session_rate(),
+            &settings,
+            &label,
+            k,
+            &mut |fraction| {
+                status.progress.store(fraction, Ordering::Release);
+                !(status.cancel.load(Ordering::Acquire) || status.quit.load(Ordering::Acquire))
+            },
+        );
+        drop(samples);
+        self.status.learning.store(false, Ordering::Release);
+        match learned {
+            Ok(new) => {
+                let old = self.params.dictionary.lock().clone();
+                let old_assignment = self.params.assignment.lock().clone();
+                let (merged, assignment, note) = merge_learned(old.as_ref(), &old_assignment, new);
+                self.status.say(format!(
+                    "learned {k} components for {label} from {:.1} s{}; dictionary: {} components",
+                    len as f32 / self.sample_rate.max(1.0),
+                    note.map(|n| format!(" ({n})")).unwrap_or_default(),
+                    merged.n_components()
+                ));
+                self.params.dictionary.replace_quietly(Some(merged));
+                self.params.assignment.replace_quietly(assignment);
+                self.status.clips_learned.fetch_add(1, Ordering::AcqRel);
+                self.prepare_and_send();
+            }
+            Err(e) => self.status.say(format!("learning {label} failed: {e}")),
+        }
+        self.status.progress.store(1.0, Ordering::Release);
+    }
+}
+
+/// Learns a dictionary of `k` templates labelled `label` from a mono clip: STFT magnitude
+/// (n_fft and hop n_fft/4 from `settings`, floored at 1e-6 times its maximum), then
+/// [`fit`] with NNDSVDa initialization. `observer(fraction done)` is called every iteration
+/// and stops the fit by returning false.
+pub fn learn_capture(
+    clip: &[f32],
+    sample_rate: u32,
+    settings: &LearnSettings,
+    label: &str,
+    k: usize,
+    observer: &mut dyn FnMut(f32) -> bool,
+) -> Result<Dictionary, String> {
+    let n_fft = settings.n_fft;
+    let hop = n_fft / 4;
+    if clip.len() < n_fft {
+        return Err(format!(
+            "the capture is too short ({} samples, at least n_fft = {n_fft} needed)",
+            clip.len()
+        ));
+    }
+    if k == 0 {
+        return Err("the number of components is 0".into());
+    }
+    let stft = Stft::new(n_fft, hop).map_err(|e| e.to_string())?;
+    let opts = FitOptions {
+        n_components: k,
+        beta: settings.beta,
+        max_iter: settings.iterations.max(1),
+        init: Init::Nndsvda,
+        ..FitOptions::default()
+    };
+    // Non-finite samples (a NaN burst on the track) would poison the whole clip.
+    let clip: Vec<f32> = clip
+        .iter()
+        .map(|x| if x.is_finite() { *x } else { 0.0 })
+        .collect();
+    let (d, _) = crate::dsp::learn_dictionary(
+        &clip,
+        sample_rate,
+        &stft,
+        SpectrogramKind::Magnitude,
+        &opts,
+        label,
+        &mut |p| {
+            if observer(p.iteration as f32 / p.max_iter.max(1) as f32) {
+                ControlFlow::Continue(())
+            } else {
+                ControlFlow::Break(())
+            }
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    d.validate().map_err(|e| e.to_string())?;
+    Ok(d)
+}
+
+/// Merges newly learned components (all with one label) into the dictionary: the old
+/// components with that label are replaced, the others keep their assignment entries, and the
+/// new ones get [`default_assignment`] entries. A dictionary learned with other settings
+/// (sample rate, n_fft, hop, beta, spectrogram kind) is replaced as a whole; the note says so.
+pub fn merge_learned(
+    old: Option<&Dictionary>,
+    old_assignment: &[usize],
+    new: Dictionary,
+) -> (Dictionary, Vec<usize>, Option<String>) {
+    let new_assignment = default_assignment(&new);
+    let Some(old) = old else {
+        return (new, new_assignment, None);
+    };
+    if (old.sample_rate, old.n_fft, old.hop, old.spectrogram)
+        != (new.sample_rate, new.n_fft, new.hop, new.spectrogram)
+        || old.beta != new.beta
+    {
+        return (
+            new,
+            new_assignment,
+            Some("learning settings changed: the previous components were dropped".into()),
+        );
+    }
+    let label = new.labels.first().cloned().unwrap_or_default();
+    let old_assignment = effective_assignment(old, old_assignment);
+    let keep: Vec<usize> = (0..old.n_components())
+        .filter(|&i| old.labels[i] != label)
+        .collect();
+    if keep.is_empty() {
+        return (new, new_assignment, None);
+    }
+    let kept = Dictionary {
+        w: old.w.select(Axis(1), &keep),
+        labels: keep.iter().map(|&i| old.labels[i].clone()).collect(),
+        ..old.clone()
+    };
+    match Dictionary::concat(&[kept, new.clone()]) {
+        Ok(d) => {
+            let mut a: Vec<usize> = keep.iter().map(|&i| old_assignment[i]).collect();
+            a.extend(new_assignment);
+            (d, a, None)
+        }
+        Err(e) => (new, new_assignment, Some(e.to_string())),
+    }
+}

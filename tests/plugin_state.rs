@@ -1,0 +1,399 @@
+//! The plugin without a host: parameter ids, state round-trip, the capture -> trainer thread ->
+//! audio thread pipeline, state loads after activation, load/export requests, and an
+//! allocation-free audio path (dictionary swaps and captures included).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use assert_no_alloc::{assert_no_alloc, AllocDisabler};
+use ndarray::Array2;
+use nice_plug::params::Params;
+use nmf_separator::dsp::engine::MAX_SOURCES;
+use nmf_separator::nmf::{Dictionary, SpectrogramKind};
+use nmf_separator::plugin::params::{
+    default_assignment, CaptureTarget, LearnSettings, SeparatorParams,
+};
+use nmf_separator::plugin::realtime::{Controls, Realtime};
+use nmf_separator::plugin::trainer::{self, merge_learned, Status, TrainerHandle};
+
+#[global_allocator]
+static ALLOCATOR: AllocDisabler = AllocDisabler;
+
+const SR: f32 = 16_000.0;
+const BLOCK: usize = 256;
+
+fn small_learning() -> LearnSettings {
+    LearnSettings {
+        components_per_source: 4,
+        mix_components: 4,
+        beta: 1.0,
+        n_fft: 512,
+        iterations: 60,
+    }
+}
+
+fn dictionary(n_fft: usize, labels: &[&str]) -> Dictionary {
+    let bins = n_fft / 2 + 1;
+    let k = labels.len();
+    Dictionary {
+        w: Array2::from_shape_fn((bins, k), |(f, c)| {
+            1.0 / (1.0 + (f as f32 - (c * bins / k) as f32).abs())
+        }),
+        sample_rate: SR as u32,
+        n_fft,
+        hop: n_fft / 4,
+        beta: 1.0,
+        spectrogram: SpectrogramKind::Magnitude,
+        labels: labels.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+/// A low harmonic tone (source A) or a high two-tone (source B).
+fn tone(low: bool, len: usize) -> Vec<f32> {
+    let freqs: &[f32] = if low {
+        &[220.0, 440.0, 660.0]
+    } else {
+        &[2500.0, 3700.0]
+    };
+    (0..len)
+        .map(|i| {
+            let t = i as f32 / SR;
+            freqs
+                .iter()
+                .map(|f| (2.0 * std::f32::consts::PI * f * t).sin())
+                .sum::<f32>()
+                * 0.2
+        })
+        .collect()
+}
+
+struct Harness {
+    rt: Realtime,
+    _trainer: TrainerHandle,
+    status: Arc<Status>,
+    params: Arc<SeparatorParams>,
+    controls: Controls,
+}
+
+impl Harness {
+    fn new(params: SeparatorParams) -> Self {
+        let params = Arc::new(params);
+        let status = Arc::new(Status::default());
+        let (rt, trainer) = trainer::start(params.clone(), status.clone(), SR, 2);
+        Self {
+            rt,
+            _trainer: trainer,
+            status,
+            params,
+            controls: Controls::default(),
+        }
+    }
+
+    /// Runs a mono signal on both channels; returns the main output (channel 0) and every
+    /// source bus (channel 0), and whether the latency changed.
+    fn run(&mut self, x: &[f32]) -> (Vec<f32>, Vec<Vec<f32>>, bool) {
+        let mut main = vec![x.to_vec(), x.to_vec()];
+        let mut src = vec![vec![vec![0.0f32; x.len()]; 2]; MAX_SOURCES];
+        let mut changed = false;
+        let mut start = 0;
+        while start < x.len() {
+            let end = (start + BLOCK).min(x.len());
+            let (m0, m1) = main.split_at_mut(1);
+            let mut m: [&mut [f32]; 2] = [&mut m0[0][start..end], &mut m1[0][start..end]];
+            let mut chans: Vec<[&mut [f32]; 2]> = src
+                .iter_mut()
+                .map(|b| {
+                    let (a, c) = b.split_at_mut(1);
+                    [&mut a[0][start..end], &mut c[0][start..end]]
+                })
+                .collect();
+            let mut buses: Vec<&mut [&mut [f32]]> =
+                chans.iter_mut().map(|c| c.as_mut_slice()).collect();
+            let rt = &mut self.rt;
+            let controls = self.controls;
+            changed |= assert_no_alloc(|| rt.process(&mut m, &mut buses, &controls));
+            start = end;
+        }
+        let buses = src.into_iter().map(|mut b| b.swap_remove(0)).collect();
+        (main.swap_remove(0), buses, changed)
+    }
+
+    /// Processes silence until `done()` or the timeout.
+    fn wait(&mut self, what: &str, timeout: Duration, done: impl Fn(&Status) -> bool) {
+        let t0 = Instant::now();
+        let silence = vec![0.0f32; BLOCK];
+        while !done(&self.status) {
+            assert!(
+                t0.elapsed() < timeout,
+                "timed out waiting for {what}; status: {}",
+                self.status.message()
+            );
+            self.run(&silence);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn capture(&mut self, target: CaptureTarget, clip: &[f32]) {
+        let learned = self.status.clips_learned.load(Ordering::Acquire);
+        self.controls.target = target;
+        self.controls.capture = true;
+        self.run(clip);
+        self.controls.capture = false;
+        self.run(&[0.0; BLOCK]);
+        self.wait("learning", Duration::from_secs(120), |s| {
+            s.clips_learned.load(Ordering::Acquire) > learned
+        });
+        let sent = self.status.dictionaries_sent.load(Ordering::Acquire);
+        self.wait("installation", Duration::from_secs(10), |s| {
+            s.dictionaries_installed.load(Ordering::Acquire) >= sent
+        });
+    }
+}
+
+fn energy(x: &[f32]) -> f64 {
+    x.iter().map(|&v| (v as f64).powi(2)).sum()
+}
+
+#[test]
+fn parameter_ids_are_stable() {
+    let params = SeparatorParams::default();
+    let mut ids: Vec<String> = params
+        .param_map()
+        .into_iter()
+        .map(|(id, _, _)| id)
+        .collect();
+    ids.sort();
+    let mut expected: Vec<String> = [
+        "iterations",
+        "mask_power",
+        "sparsity",
+        "capture_target",
+        "capture",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for n in 1..=4 {
+        for p in ["gain", "mute", "solo"] {
+            expected.push(format!("{p}_{n}"));
+        }
+    }
+    expected.sort();
+    assert_eq!(ids, expected);
+}
+
+#[test]
+fn persisted_fields_round_trip_and_mark_a_state_load() {
+    let params = SeparatorParams::default();
+    let dict = dictionary(512, &["Source 1", "Source 2", "Mix", "Mix"]);
+    params.dictionary.replace_quietly(Some(dict.clone()));
+    params.assignment.replace_quietly(vec![0, 1, 3, 3]);
+    params.learn.replace_quietly(small_learning());
+    let fields: BTreeMap<String, String> = params.serialize_fields();
+    for key in [
+        "dictionary",
+        "assignment",
+        "learn",
+        "load_path",
+        "export_path",
+    ] {
+        assert!(fields.contains_key(key), "missing {key}");
+    }
+    // Through the JSON of a whole nice-plug state object, as hosts store it.
+    let state = nice_plug::prelude::PluginState {
+        version: "test".into(),
+        params: BTreeMap::new(),
+        fields,
+    };
+    let json = serde_json::to_string(&state).unwrap();
+    let state: nice_plug::prelude::PluginState = serde_json::from_str(&json).unwrap();
+
+    let restored = SeparatorParams::default();
+    let g0 = restored.dictionary.generation();
+    restored.deserialize_fields(&state.fields);
+    assert_eq!(restored.dictionary.lock().as_ref(), Some(&dict));
+    assert_eq!(*restored.assignment.lock(), vec![0, 1, 3, 3]);
+    assert_eq!(*restored.learn.lock(), small_learning());
+    assert!(restored.dictionary.generation() > g0);
+}
+
+#[test]
+fn default_assignment_rules() {
+    let d = dictionary(
+        512,
+        &[
+            "Source 2", "Mix", "Mix", "Mix", "Mix", "Mix", "piano", "drums", "Source 4",
+        ],
+    );
+    assert_eq!(default_assignment(&d), vec![1, 0, 1, 2, 3, 0, 0, 1, 3]);
+}
+
+#[test]
+fn merging_replaces_only_the_learned_label() {
+    let old = dictionary(512, &["Source 1", "Source 2", "Source 1"]);
+    let new = dictionary(512, &["Source 1", "Source 1"]);
+    let (merged, assignment, note) = merge_learned(Some(&old), &[2, 1, 2], new);
+    assert!(note.is_none());
+    assert_eq!(merged.labels, vec!["Source 2", "Source 1", "Source 1"]);
+    assert_eq!(assignment, vec![1, 0, 0]);
+    assert_eq!(merged.w.column(0), old.w.column(1));
+
+    // Other settings: the new dictionary replaces the old one.
+    let other = dictionary(1024, &["Source 3"]);
+    let (merged, assignment, note) = merge_learned(Some(&old), &[], other);
+    assert!(note.is_some());
+    assert_eq!((merged.n_components(), assignment), (1, vec![2]));
+}
+
+#[test]
+fn capture_learns_and_separates_without_stopping_audio() {
+    let params = SeparatorParams::default();
+    params.learn.replace_quietly(small_learning());
+    let mut h = Harness::new(params);
+    assert_eq!(h.rt.latency_samples(), 2048);
+    let len = (2.0 * SR) as usize;
+
+    h.capture(CaptureTarget::Source1, &tone(true, len));
+    assert_eq!(
+        h.rt.latency_samples(),
+        512,
+        "n_fft of the learned dictionary"
+    );
+    h.capture(CaptureTarget::Source2, &tone(false, len));
+    let dict = h.params.dictionary.lock().clone().expect("a dictionary");
+    assert_eq!(dict.n_components(), 8);
+    assert_eq!(dict.sources(), vec!["Source 1", "Source 2"]);
+    assert_eq!(*h.params.assignment.lock(), vec![0, 0, 0, 0, 1, 1, 1, 1]);
+
+    // Each tone comes out on its own bus.
+    for (low, own) in [(true, 0usize), (false, 1usize)] {
+        let (_, buses, _) = h.run(&tone(low, len));
+        let (e_own, e_other) = (energy(&buses[own][4096..]), energy(&buses[1 - own][4096..]));
+        assert!(
+            e_own > 20.0 * e_other,
+            "tone low={low}: own bus {e_own}, other {e_other}"
+        );
+    }
+
+    // Mute Source 2: the main output holds only Source 1.
+    h.controls.engine.mute[1] = true;
+    let mut mix = tone(true, len);
+    mix.iter_mut()
+        .zip(tone(false, len))
+        .for_each(|(a, b)| *a += b);
+    let (main, buses, _) = h.run(&mix);
+    let diff: Vec<f32> = main.iter().zip(&buses[0]).map(|(m, s)| m - s).collect();
+    assert!(energy(&diff[8192..]) < 1e-3 * energy(&main[8192..]));
+    assert_eq!(h.status.captures_dropped.load(Ordering::Acquire), 0);
+}
+
+#[test]
+fn whole_mix_capture_assigns_round_robin() {
+    let params = SeparatorParams::default();
+    params.learn.replace_quietly(small_learning());
+    let mut h = Harness::new(params);
+    let len = (1.5 * SR) as usize;
+    let mut mix = tone(true, len);
+    mix.iter_mut()
+        .zip(tone(false, len))
+        .for_each(|(a, b)| *a += b);
+    h.capture(CaptureTarget::WholeMix, &mix);
+    let dict = h.params.dictionary.lock().clone().unwrap();
+    assert_eq!(dict.labels, vec!["Mix"; 4]);
+    assert_eq!(*h.params.assignment.lock(), vec![0, 1, 2, 3]);
+}
+
+#[test]
+fn state_load_after_activation_reaches_the_audio_thread() {
+    let mut h = Harness::new(SeparatorParams::default());
+    assert!(h.rt.engine().dictionary().is_none());
+    // What nice-plug's state loader does: `PersistentField::set` via deserialize_fields.
+    let dict = dictionary(1024, &["Source 1", "Source 2"]);
+    let mut fields = BTreeMap::new();
+    fields.insert(
+        "dictionary".to_string(),
+        serde_json::to_string(&Some(dict)).unwrap(),
+    );
+    h.params.deserialize_fields(&fields);
+    let t0 = Instant::now();
+    let mut changed = false;
+    while h.rt.engine().dictionary().is_none() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "{}",
+            h.status.message()
+        );
+        changed |= h.run(&[0.0; BLOCK]).2;
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(changed, "latency change reported");
+    assert_eq!(h.rt.latency_samples(), 1024);
+
+    // A state load with another assignment re-prepares it.
+    let mut fields = BTreeMap::new();
+    fields.insert("assignment".to_string(), "[3, 2]".to_string());
+    h.params.deserialize_fields(&fields);
+    let installed = h.status.dictionaries_installed.load(Ordering::Acquire);
+    h.wait("re-preparation", Duration::from_secs(10), |s| {
+        s.dictionaries_installed.load(Ordering::Acquire) > installed
+    });
+}
+
+#[test]
+fn dictionary_in_state_is_installed_at_activation() {
+    let params = SeparatorParams::default();
+    params
+        .dictionary
+        .set_external(Some(dictionary(4096, &["Source 1", "Source 3"])));
+    let h = Harness::new(params);
+    assert!(h.rt.engine().dictionary().is_some());
+    assert_eq!(h.rt.latency_samples(), 4096);
+}
+
+#[test]
+fn wrong_sample_rate_is_rejected_with_a_message() {
+    let params = SeparatorParams::default();
+    let mut d = dictionary(512, &["Source 1"]);
+    d.sample_rate = 48_000;
+    params.dictionary.set_external(Some(d));
+    let h = Harness::new(params);
+    assert!(h.rt.engine().dictionary().is_none());
+    assert!(
+        h.status.message().contains("48000"),
+        "{}",
+        h.status.message()
+    );
+}
+
+#[test]
+fn export_then_load_through_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("exported.npz");
+    let dict = dictionary(512, &["piano", "drums", "piano"]);
+
+    let params = SeparatorParams::default();
+    params.dictionary.set_external(Some(dict.clone()));
+    let mut h = Harness::new(params);
+    h.params
+        .export_path
+        .set_external(path.to_string_lossy().into_owned());
+    h.wait("export", Duration::from_secs(10), |_| path.exists());
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(Dictionary::load(&path).unwrap(), dict);
+
+    let mut h2 = Harness::new(SeparatorParams::default());
+    let mut fields = BTreeMap::new();
+    fields.insert(
+        "load_path".to_string(),
+        serde_json::to_string(&path.to_string_lossy()).unwrap(),
+    );
+    h2.params.deserialize_fields(&fields);
+    h2.wait("load", Duration::from_secs(10), |s| {
+        s.dictionaries_installed.load(Ordering::Acquire) > 0
+    });
+    assert_eq!(h2.params.dictionary.lock().as_ref(), Some(&dict));
+    assert_eq!(*h2.params.assignment.lock(), vec![0, 1, 0]);
+    assert!(h2.params.load_path.lock().is_empty());
+}
