@@ -71,11 +71,15 @@ type Area<'b> = DrawingArea<BitMapBackend<'b>, Shift>;
 /// # Errors
 /// [`PlotError`] if drawing or writing the file fails.
 pub fn plot_factorization(path: &Path, input: &PlotInput) -> Result<(), PlotError> {
+    draw_png(path, input, has_font())
+}
+
+/// [`plot_factorization`] with text (`text`, needs a registered font) or without.
+fn draw_png(path: &Path, input: &PlotInput, text: bool) -> Result<(), PlotError> {
     let err = |m: &dyn std::fmt::Display| PlotError {
         path: path.display().to_string(),
         message: m.to_string(),
     };
-    let text = has_font();
     let top = if input.w.is_some() || input.h.is_some() {
         420
     } else {
@@ -361,4 +365,41 @@ fn draw_cost(area: &Area, input: &PlotInput, text: bool) -> DrawResult {
     chart.draw_series(LineSeries::new(pts.iter().copied(), BLUE.stroke_width(2)))?;
     chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, BLUE.filled())))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draws_with_and_without_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = Array2::from_shape_fn((513, 3), |(f, k)| 1.0 / (1.0 + (f * (k + 1)) as f32));
+        let h = Array2::from_shape_fn((3, 40), |(k, t)| ((k + t) % 5) as f32);
+        let cost = [
+            CostPoint {
+                iteration: 0,
+                cost: 10.0,
+            },
+            CostPoint {
+                iteration: 10,
+                cost: 2.0,
+            },
+        ];
+        for text in [false, has_font()] {
+            let input = PlotInput {
+                sample_rate: 44100,
+                n_fft: 1024,
+                hop: 256,
+                w: Some(w.view()),
+                h: Some(h.view()),
+                cost: &cost,
+                cost_title: "cost".into(),
+                spectrograms: vec![("a".into(), w.dot(&h))],
+            };
+            let path = dir.path().join(format!("p{text}.png"));
+            draw_png(&path, &input, text).unwrap();
+            assert!(std::fs::metadata(&path).unwrap().len() > 1000);
+        }
+    }
 }

@@ -226,13 +226,18 @@ pub fn main() -> i32 {
                     }
                 }
                 _ => {
+                    // clap's message, without its usage block, on one line.
                     let text = e.to_string();
-                    let first = text
-                        .lines()
-                        .find(|l| !l.trim().is_empty())
-                        .unwrap_or("invalid arguments");
-                    let first = first.strip_prefix("error: ").unwrap_or(first);
-                    eprintln!("nmfsep: error: {first} (see nmfsep --help)");
+                    let body = text
+                        .split("\nUsage:")
+                        .next()
+                        .unwrap_or("")
+                        .split("\nFor more information")
+                        .next()
+                        .unwrap_or("");
+                    let body = body.split_whitespace().collect::<Vec<_>>().join(" ");
+                    let body = body.strip_prefix("error: ").unwrap_or(&body);
+                    eprintln!("nmfsep: error: {body} (see nmfsep --help)");
                     2
                 }
             };
