@@ -4,7 +4,7 @@
 //! tol 0, NNDSVDa, one thread.
 //!
 //! `cargo bench --bench fit_speed` (env `FIT_SPEED_ITERS` overrides the iteration count,
-//! `FIT_SPEED_REPEAT` the number of timed runs, best kept). Prints one JSON line.
+//! `FIT_SPEED_REPEAT` the number of timed runs, best kept, `FIT_SPEED_BETA` the beta). Prints one JSON line.
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -80,10 +80,14 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1)
         .max(1);
+    let beta: f32 = std::env::var("FIT_SPEED_BETA")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0);
     let k = 32;
     let opts = FitOptions {
         n_components: k,
-        beta: 1.0,
+        beta,
         max_iter: iters,
         tol: 0.0,
         seed: 0,
@@ -119,7 +123,7 @@ fn main() {
     let flops = 4.0 * 2.0 * (n_bins * n_frames * k) as f64 * iters as f64;
     let loop_s = (best - init_s).max(1e-9);
     println!(
-        "{{\"shape\": [{n_bins}, {n_frames}], \"k\": {k}, \"iterations\": {}, \"fit_s\": {:.3}, \"init_s\": {:.3}, \"gflops_fit\": {:.1}, \"gflops_loop\": {:.1}, \"final_cost\": {:.6e}, \"repeat\": {repeat}}}",
+        "{{\"shape\": [{n_bins}, {n_frames}], \"k\": {k}, \"beta\": {beta}, \"iterations\": {}, \"fit_s\": {:.3}, \"init_s\": {:.3}, \"gflops_fit\": {:.1}, \"gflops_loop\": {:.1}, \"final_cost\": {:.6e}, \"repeat\": {repeat}}}",
         res.n_iter,
         best,
         init_s,

@@ -11,7 +11,7 @@ use ndarray::{Array2, ArrayView2, Axis};
 
 use super::beta::{gamma, EPS};
 use super::init::{initialize, Init};
-use super::kernels::{beta_factors, Kernels, TILE_STEP};
+use super::kernels::{Kernels, TILE_STEP};
 use super::NmfError;
 
 /// Settings of [`fit`].
@@ -325,7 +325,7 @@ impl Fused {
             self.kernels
                 .kl_ratio(v, &mut self.ya, fp, n_bins, TILE, n_valid, cost)
         } else {
-            beta_factors(
+            self.kernels.beta_factors(
                 v,
                 &mut self.ya,
                 &mut self.yb,

@@ -130,6 +130,73 @@ impl Kernels {
     }
 }
 
+impl Kernels {
+    /// General-beta factors of a tile (Févotte & Idier 2011, eq. 4.1-4.2): for every valid
+    /// entry (`f < n_bins`, `t < n_valid`), with `y` floored at EPS, `y <- V y^(beta-2)`
+    /// (numerator factor) and `b <- y^(beta-1)` (denominator factor); 0 elsewhere. With
+    /// `cost`, returns `sum d_beta(V | Y)` over the valid entries (f64), else 0.
+    /// `v`, `y`, `b`: nt x fp, frames-major.
+    #[allow(clippy::too_many_arguments)]
+    pub fn beta_factors(
+        &self,
+        v: &[f32],
+        y: &mut [f32],
+        b: &mut [f32],
+        fp: usize,
+        n_bins: usize,
+        nt: usize,
+        n_valid: usize,
+        beta: f32,
+        cost: bool,
+    ) -> f64 {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx512 {
+            // SAFETY: AVX-512F and DQ are present.
+            return unsafe { beta_factors_avx512(v, y, b, fp, n_bins, nt, n_valid, beta, cost) };
+        }
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: AVX2 and FMA are present.
+            return unsafe { beta_factors_avx2(v, y, b, fp, n_bins, nt, n_valid, beta, cost) };
+        }
+        beta_factors_generic(v, y, b, fp, n_bins, nt, n_valid, beta, cost)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn beta_factors_avx512(
+    v: &[f32],
+    y: &mut [f32],
+    b: &mut [f32],
+    fp: usize,
+    n_bins: usize,
+    nt: usize,
+    n_valid: usize,
+    beta: f32,
+    cost: bool,
+) -> f64 {
+    beta_factors_generic(v, y, b, fp, n_bins, nt, n_valid, beta, cost)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn beta_factors_avx2(
+    v: &[f32],
+    y: &mut [f32],
+    b: &mut [f32],
+    fp: usize,
+    n_bins: usize,
+    nt: usize,
+    n_valid: usize,
+    beta: f32,
+    cost: bool,
+) -> f64 {
+    beta_factors_generic(v, y, b, fp, n_bins, nt, n_valid, beta, cost)
+}
+
 fn check(fp: usize, kp: usize, nt: usize) {
     assert!(fp % 16 == 0 && kp % 16 == 0 && nt % TILE_STEP == 0);
 }
@@ -509,6 +576,26 @@ mod tests {
     }
 
     #[test]
+    fn exp_and_beta_term_are_accurate() {
+        for &x in &[
+            -700.0, -20.0, -1.0, -1e-9, 0.0, 1e-9, 0.3, 1.0, 5.0, 88.0, 700.0,
+        ] {
+            let (a, b) = (exp_f64(x), f64::exp(x));
+            assert!((a - b).abs() <= 4e-16 * b, "{x}: {a} vs {b}");
+        }
+        for &beta in &[-0.5f32, 0.0, 0.5, 1.5, 2.0, 3.0] {
+            for &(x, y) in &[(0.3f32, 0.7f32), (2.0, 0.5), (0.0, 0.25), (1.0, 1.0001)] {
+                let a = beta_term(x, y, f64::from(beta));
+                let b = crate::nmf::beta::elementwise(x, y, beta);
+                assert!(
+                    (a - b).abs() <= 1e-12 * (1.0 + b.abs()),
+                    "beta {beta}: {a} vs {b}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn ln_is_accurate() {
         for &x in &[
             1e-80, 1e-10, 0.3, 0.999_999, 1.0, 1.000_001, 1.5, 2.0, 7.0, 1e30,
@@ -519,12 +606,60 @@ mod tests {
     }
 }
 
-/// General-beta factors of a tile (Févotte & Idier 2011, eq. 4.1-4.2): for every valid
-/// entry, with `y` floored at EPS, `y <- V y^(beta-2)` (numerator factor) and
-/// `b <- y^(beta-1)` (denominator factor); 0 elsewhere. With `cost`, returns
-/// `sum d_beta(V | Y)` over the valid entries (f64), else 0.
+/// `e^x` for a finite f64, branch-free so that loops over it vectorize: `x = n ln2 + r`,
+/// `|r| <= ln2 / 2` (ln2 in two parts, Cody & Waite), `e^r` by its Taylor series to r^12
+/// (truncation < 2e-16 relative), `2^n` built in the exponent bits. `x` is clamped to
+/// [-708, 709] (the normal range).
+#[inline(always)]
+pub fn exp_f64(x: f64) -> f64 {
+    const LN2_HI: f64 = 0.693_147_180_369_123_8;
+    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+    let x = x.clamp(-708.0, 709.0);
+    let n = (x * std::f64::consts::LOG2_E + 0.5).floor();
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let mut p = 1.0 / 479_001_600.0; // 1/12!
+    p = p * r + 1.0 / 39_916_800.0;
+    p = p * r + 1.0 / 3_628_800.0;
+    p = p * r + 1.0 / 362_880.0;
+    p = p * r + 1.0 / 40_320.0;
+    p = p * r + 1.0 / 5_040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    p * f64::from_bits(((n as i64 + 1023) as u64) << 52)
+}
+
+/// The element-wise beta divergence (module [`super::beta`]) for beta other than 1, with the
+/// same floors, in the branch-free form of [`ln_f64`] and [`exp_f64`].
+#[inline(always)]
+fn beta_term(x: f32, y: f32, beta: f64) -> f64 {
+    let eps = f64::from(super::beta::EPS);
+    let y = f64::from(y).max(eps);
+    let x = f64::from(x);
+    if beta == 0.0 {
+        let r = x.max(eps) / y;
+        r - ln_f64(r) - 1.0
+    } else if beta == 2.0 {
+        0.5 * (x - y) * (x - y)
+    } else {
+        let x = if beta < 0.0 { x.max(eps) } else { x };
+        let xb = if x > 0.0 {
+            exp_f64(beta * ln_f64(if x > 0.0 { x } else { 1.0 }))
+        } else {
+            0.0
+        };
+        let yb1 = exp_f64((beta - 1.0) * ln_f64(y));
+        (xb + (beta - 1.0) * yb1 * y - beta * x * yb1) / (beta * (beta - 1.0))
+    }
+}
+
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub fn beta_factors(
+fn beta_factors_generic(
     v: &[f32],
     y: &mut [f32],
     b: &mut [f32],
@@ -535,7 +670,8 @@ pub fn beta_factors(
     beta: f32,
     cost: bool,
 ) -> f64 {
-    use super::beta::{elementwise, update_factors, EPS};
+    let eps = super::beta::EPS;
+    let bd = f64::from(beta);
     let mut total = 0.0f64;
     for t in 0..nt {
         let (yrow, brow) = (&mut y[t * fp..(t + 1) * fp], &mut b[t * fp..(t + 1) * fp]);
@@ -546,18 +682,37 @@ pub fn beta_factors(
         }
         let vrow = &v[t * fp..(t + 1) * fp];
         if cost {
-            total += vrow[..n_bins]
-                .iter()
-                .zip(&yrow[..n_bins])
-                .map(|(&x, &m)| elementwise(x, m, beta))
-                .sum::<f64>();
+            let mut part = [0.0f64; 8];
+            let (vc, vr) = vrow[..n_bins].split_at(n_bins - n_bins % 8);
+            let (yc, yr) = yrow[..n_bins].split_at(vc.len());
+            for (xv, yv) in vc.chunks_exact(8).zip(yc.chunks_exact(8)) {
+                for i in 0..8 {
+                    part[i] += beta_term(xv[i], yv[i], bd);
+                }
+            }
+            let tail: f64 = vr.iter().zip(yr).map(|(&x, &m)| beta_term(x, m, bd)).sum();
+            total += part.iter().sum::<f64>() + tail;
         }
-        for ((o, p), &x) in yrow[..n_bins]
+        let rows = yrow[..n_bins]
             .iter_mut()
             .zip(brow[..n_bins].iter_mut())
-            .zip(&vrow[..n_bins])
-        {
-            (*o, *p) = update_factors(x, o.max(EPS), beta);
+            .zip(&vrow[..n_bins]);
+        if beta == 0.0 {
+            for ((o, p), &x) in rows {
+                let r = 1.0 / o.max(eps);
+                (*o, *p) = (x * r * r, r);
+            }
+        } else if beta == 2.0 {
+            for ((o, p), &x) in rows {
+                (*p, *o) = (o.max(eps), x);
+            }
+        } else {
+            // y^(beta-2) = exp((beta-2) ln y) in f64, then the two factors in f32.
+            for ((o, p), &x) in rows {
+                let m = o.max(eps);
+                let q = exp_f64((bd - 2.0) * ln_f64(f64::from(m))) as f32;
+                (*o, *p) = (x * q, m * q);
+            }
         }
         yrow[n_bins..].fill(0.0);
         brow[n_bins..].fill(0.0);
