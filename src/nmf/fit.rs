@@ -7,10 +7,11 @@
 
 use std::ops::ControlFlow;
 
-use ndarray::{linalg::general_mat_mul, Array1, Array2, ArrayView2, Axis, Zip};
+use ndarray::{Array2, ArrayView2, Axis};
 
-use super::beta::{divergence, gamma, update_factors, EPS};
+use super::beta::{gamma, EPS};
 use super::init::{initialize, Init};
+use super::kernels::{Kernels, TILE_STEP};
 use super::NmfError;
 
 /// Settings of [`fit`].
@@ -203,53 +204,273 @@ pub fn normalize_columns(w: &mut Array2<f32>, h: &mut Array2<f32>) {
     }
 }
 
-/// Buffers of the update loop, allocated once before the first iteration.
-struct Workspace {
-    /// Model W H, n_bins x n_frames, floored at EPS.
-    wh: Array2<f32>,
-    /// Numerator factor V * (WH)^(beta-2), n_bins x n_frames.
-    a: Array2<f32>,
-    /// Denominator factor (WH)^(beta-1), n_bins x n_frames (unused for beta = 1, where it is 1).
-    b: Array2<f32>,
-    num_h: Array2<f32>,
-    den_h: Array2<f32>,
-    num_w: Array2<f32>,
-    den_w: Array2<f32>,
-    /// Column sums of W (K) or row sums of H (K): the beta = 1 denominators.
-    sums: Array1<f32>,
+/// Tile width in frames of the fused pass: a tile of factors (fp x TILE floats, about
+/// 200 KB for 1025 bins) and the matching spectrogram frames stay in a 1 MB L2 cache.
+const TILE: usize = 4 * TILE_STEP;
+
+fn round_up(x: usize, m: usize) -> usize {
+    x.div_ceil(m) * m
 }
 
-fn model(w: &Array2<f32>, h: &Array2<f32>, wh: &mut Array2<f32>) {
-    general_mat_mul(1.0, w, h, 0.0, wh);
-    wh.mapv_inplace(|y| y.max(EPS));
+/// The state of the fused update loop, in the tiled layouts of [`super::kernels`],
+/// allocated once before the first iteration.
+struct Fused {
+    n_bins: usize,
+    n_frames: usize,
+    k: usize,
+    fp: usize,
+    kp: usize,
+    /// V frames-major, n_frames rounded up to TILE x fp, zero-padded.
+    vt: Vec<f32>,
+    /// W^T, kp x fp, zero-padded.
+    wt: Vec<f32>,
+    /// W, fp x kp, zero-padded.
+    wk: Vec<f32>,
+    /// H^T, frames rounded up to TILE x kp, zero-padded (padding stays 0).
+    ht: Vec<f32>,
+    /// Factor tiles (TILE x fp): numerator factor, and denominator factor for beta != 1.
+    ya: Vec<f32>,
+    yb: Vec<f32>,
+    /// W^T A and W^T B of a tile (TILE x kp).
+    num_h: Vec<f32>,
+    den_h: Vec<f32>,
+    /// Column sums of W (kp), the beta = 1 H denominator.
+    colsum: Vec<f32>,
+    /// Accumulated A H^T and B H^T (fp x kp); for beta = 1 `den_w` holds the row sums of H (kp).
+    num_w: Vec<f32>,
+    den_w: Vec<f32>,
+    kernels: Kernels,
 }
 
-fn factors(v: ArrayView2<f32>, ws: &mut Workspace, beta: f32) {
-    if beta == 1.0 {
-        Zip::from(&mut ws.a)
-            .and(v)
-            .and(&ws.wh)
-            .for_each(|a, &x, &y| *a = x / y);
-    } else {
-        Zip::from(&mut ws.a)
-            .and(&mut ws.b)
-            .and(v)
-            .and(&ws.wh)
-            .for_each(|a, b, &x, &y| {
-                let (fa, fb) = update_factors(x, y, beta);
-                *a = fa;
-                *b = fb;
-            });
+impl Fused {
+    fn new(v: ArrayView2<f32>, w: &Array2<f32>, h: &Array2<f32>, beta: f32) -> Self {
+        let (n_bins, n_frames) = v.dim();
+        let k = w.ncols();
+        let (fp, kp, np) = (
+            round_up(n_bins, 16),
+            round_up(k, 16),
+            round_up(n_frames, TILE),
+        );
+        let mut vt = vec![0.0f32; np * fp];
+        // Transpose by blocks of frames so that both sides stay in cache.
+        for n0 in (0..n_frames).step_by(64) {
+            let n1 = (n0 + 64).min(n_frames);
+            for f in 0..n_bins {
+                let row = v.row(f);
+                for n in n0..n1 {
+                    vt[n * fp + f] = row[n];
+                }
+            }
+        }
+        let mut s = Self {
+            n_bins,
+            n_frames,
+            k,
+            fp,
+            kp,
+            vt,
+            wt: vec![0.0; kp * fp],
+            wk: vec![0.0; fp * kp],
+            ht: vec![0.0; np * kp],
+            ya: vec![0.0; TILE * fp],
+            yb: if beta == 1.0 {
+                Vec::new()
+            } else {
+                vec![0.0; TILE * fp]
+            },
+            num_h: vec![0.0; TILE * kp],
+            den_h: vec![0.0; TILE * kp],
+            colsum: vec![0.0; kp],
+            num_w: vec![0.0; fp * kp],
+            den_w: vec![0.0; fp * kp],
+            kernels: Kernels::detect(),
+        };
+        s.set_w(w);
+        for ((c, n), &x) in h.indexed_iter() {
+            s.ht[n * kp + c] = x;
+        }
+        s
+    }
+
+    fn set_w(&mut self, w: &Array2<f32>) {
+        for ((f, c), &x) in w.indexed_iter() {
+            self.wk[f * self.kp + c] = x;
+            self.wt[c * self.fp + f] = x;
+        }
+        self.update_colsum();
+    }
+
+    fn update_colsum(&mut self) {
+        for (c, s) in self.colsum.iter_mut().enumerate() {
+            *s = self.wt[c * self.fp..c * self.fp + self.n_bins].iter().sum();
+        }
+    }
+
+    fn write_back(&self, w: &mut Array2<f32>, h: &mut Array2<f32>) {
+        for ((f, c), x) in w.indexed_iter_mut() {
+            *x = self.wk[f * self.kp + c];
+        }
+        for ((c, n), x) in h.indexed_iter_mut() {
+            *x = self.ht[n * self.kp + c];
+        }
+    }
+
+    /// Numerator (and for beta != 1 denominator) factors of the tile at frame `n0` from the
+    /// model in `ya`; returns the divergence of the valid entries if `cost`.
+    fn factors(&mut self, n0: usize, beta: f32, cost: bool) -> f64 {
+        let (fp, n_bins) = (self.fp, self.n_bins);
+        let n_valid = (self.n_frames - n0).min(TILE);
+        let v = &self.vt[n0 * fp..(n0 + TILE) * fp];
+        if beta == 1.0 {
+            self.kernels
+                .kl_ratio(v, &mut self.ya, fp, n_bins, TILE, n_valid, cost)
+        } else {
+            self.kernels.beta_factors(
+                v,
+                &mut self.ya,
+                &mut self.yb,
+                fp,
+                n_bins,
+                TILE,
+                n_valid,
+                beta,
+                cost,
+            )
+        }
+    }
+
+    /// One iteration, fused over tiles of frames: H update with W_t, then the W numerator
+    /// and denominator with H_{t+1}, then the W update. Returns `D_beta(V | W_t H_t)` if
+    /// `cost` (else 0). Allocates nothing.
+    fn iterate(&mut self, beta: f32, g: f32, lambda: f32, update_w: bool, cost: bool) -> f64 {
+        let (fp, kp, k, kern) = (self.fp, self.kp, self.k, self.kernels);
+        let mut total = 0.0f64;
+        if update_w {
+            self.num_w.fill(0.0);
+            self.den_w.fill(0.0);
+        }
+        for n0 in (0..self.n_frames).step_by(TILE) {
+            let n_valid = (self.n_frames - n0).min(TILE);
+            // H update of the tile (Févotte & Idier 2011, eq. 4.1 with the L1 term of
+            // Le Roux et al. 2015 in the denominator).
+            let ht = n0 * kp..(n0 + TILE) * kp;
+            kern.model(&self.wt, &self.ht[ht.clone()], &mut self.ya, fp, kp, TILE);
+            total += self.factors(n0, beta, cost);
+            kern.project(&self.wk, &self.ya, &mut self.num_h, fp, kp, TILE);
+            if beta != 1.0 {
+                kern.project(&self.wk, &self.yb, &mut self.den_h, fp, kp, TILE);
+            }
+            for t in 0..n_valid {
+                let hrow = &mut self.ht[(n0 + t) * kp..(n0 + t) * kp + k];
+                let num = &self.num_h[t * kp..t * kp + k];
+                let den: &[f32] = if beta == 1.0 {
+                    &self.colsum[..k]
+                } else {
+                    &self.den_h[t * kp..t * kp + k]
+                };
+                for ((x, &n), &d) in hrow.iter_mut().zip(num).zip(den) {
+                    let r = n / (d + lambda).max(EPS);
+                    *x = (*x * if g == 1.0 { r } else { r.powf(g) }).max(EPS);
+                }
+            }
+            if update_w {
+                // W numerator and denominator (eq. 4.2) with the updated H of the tile.
+                kern.model(&self.wt, &self.ht[ht.clone()], &mut self.ya, fp, kp, TILE);
+                self.factors(n0, beta, false);
+                kern.accumulate(
+                    &self.ya,
+                    &self.ht[ht.clone()],
+                    &mut self.num_w,
+                    fp,
+                    kp,
+                    TILE,
+                );
+                if beta == 1.0 {
+                    for t in 0..n_valid {
+                        let hrow = &self.ht[(n0 + t) * kp..(n0 + t + 1) * kp];
+                        for (s, &x) in self.den_w[..kp].iter_mut().zip(hrow) {
+                            *s += x;
+                        }
+                    }
+                } else {
+                    kern.accumulate(&self.yb, &self.ht[ht], &mut self.den_w, fp, kp, TILE);
+                }
+            }
+        }
+        if update_w {
+            for f in 0..self.n_bins {
+                for c in 0..k {
+                    let i = f * kp + c;
+                    let d = if beta == 1.0 {
+                        self.den_w[c]
+                    } else {
+                        self.den_w[i]
+                    };
+                    let r = self.num_w[i] / d.max(EPS);
+                    let x = (self.wk[i] * if g == 1.0 { r } else { r.powf(g) }).max(EPS);
+                    self.wk[i] = x;
+                    self.wt[c * fp + f] = x;
+                }
+            }
+            if lambda > 0.0 {
+                self.normalize_columns();
+            }
+            self.update_colsum();
+        }
+        total
+    }
+
+    /// [`normalize_columns`] on the internal layouts.
+    fn normalize_columns(&mut self) {
+        let (fp, kp) = (self.fp, self.kp);
+        for c in 0..self.k {
+            let col = &mut self.wt[c * fp..c * fp + self.n_bins];
+            let norm = col.iter().map(|x| x * x).sum::<f32>().sqrt();
+            if norm > 0.0 {
+                for (f, x) in col.iter_mut().enumerate() {
+                    *x = (*x / norm).max(EPS);
+                    self.wk[f * kp + c] = *x;
+                }
+                for n in 0..self.n_frames {
+                    let x = &mut self.ht[n * kp + c];
+                    *x = (*x * norm).max(EPS);
+                }
+            }
+        }
+    }
+
+    /// `D_beta(V | W H)` of the current state (one model pass, no update).
+    fn cost(&mut self, beta: f32) -> f64 {
+        let (fp, kp) = (self.fp, self.kp);
+        let mut total = 0.0;
+        for n0 in (0..self.n_frames).step_by(TILE) {
+            let ht = &self.ht[n0 * kp..(n0 + TILE) * kp];
+            self.kernels.model(&self.wt, ht, &mut self.ya, fp, kp, TILE);
+            total += self.factors(n0, beta, true);
+        }
+        total
+    }
+
+    fn h_sum(&self) -> f64 {
+        self.ht
+            .chunks_exact(self.kp)
+            .take(self.n_frames)
+            .flat_map(|row| &row[..self.k])
+            .map(|&x| f64::from(x))
+            .sum()
     }
 }
 
-fn apply_ratio(target: &mut Array2<f32>, num: &Array2<f32>, den: &Array2<f32>, g: f32) {
-    Zip::from(target).and(num).and(den).for_each(|t, &n, &d| {
-        let r = n / d.max(EPS);
-        *t = (*t * if g == 1.0 { r } else { r.powf(g) }).max(EPS);
-    });
-}
-
+/// The multiplicative-update loop shared by [`fit`] and [`fit_activations`].
+///
+/// Each iteration is one fused pass over tiles of frames (the H update is separable per
+/// frame): for a tile, the model W_t H_t, its factors, the H update from W^T A, then the
+/// model W_t H_{t+1} and the accumulation of the W numerator A H^T, so that V is read once
+/// per iteration and every tile stays in cache. This is the same algorithm as two separate
+/// full passes (H update with W_t, then W update with H_{t+1}). The cost D_beta(V | W_t H_t)
+/// (+ lambda sum H_t) is taken from the first model of the pass every `cost_every`
+/// iterations; a tolerance stop therefore happens after the update of the iteration whose
+/// cost met it, and the history ends with the cost of the returned W, H.
 fn run_updates(
     v: ArrayView2<f32>,
     w: &mut Array2<f32>,
@@ -258,51 +479,34 @@ fn run_updates(
     opts: &FitOptions,
     observer: &mut dyn FnMut(Progress) -> ControlFlow<()>,
 ) -> Result<(Vec<CostPoint>, usize), NmfError> {
-    let (n_bins, n_frames) = v.dim();
-    let k = w.ncols();
     let beta = opts.beta;
     let g = gamma(beta);
     let lambda = opts.sparsity.max(0.0);
     let every = opts.cost_every.max(1);
-    let mut ws = Workspace {
-        wh: Array2::zeros((n_bins, n_frames)),
-        a: Array2::zeros((n_bins, n_frames)),
-        b: if beta == 1.0 {
-            Array2::zeros((0, 0))
-        } else {
-            Array2::zeros((n_bins, n_frames))
-        },
-        num_h: Array2::zeros((k, n_frames)),
-        den_h: Array2::zeros((k, n_frames)),
-        num_w: Array2::zeros((n_bins, k)),
-        den_w: Array2::zeros((n_bins, k)),
-        sums: Array1::zeros(k),
-    };
-    let mut history = Vec::with_capacity(opts.max_iter / every + 2);
-    let cost_of = |v: ArrayView2<f32>, wh: &Array2<f32>, h: &Array2<f32>| {
-        divergence(v, wh.view(), beta)
-            + f64::from(lambda) * h.iter().map(|&x| f64::from(x)).sum::<f64>()
-    };
     if lambda > 0.0 {
         normalize_columns(w, h);
     }
+    let mut state = Fused::new(v, w, h, beta);
+    let mut history: Vec<CostPoint> = Vec::with_capacity(opts.max_iter / every + 2);
     let mut iteration = 0;
     while iteration < opts.max_iter {
-        model(w, h, &mut ws.wh);
-        if iteration % every == 0 {
-            let c = cost_of(v, &ws.wh, h);
-            let converged = match (history.first(), history.last()) {
-                (Some(first), Some(last)) => {
-                    let (first, last): (&CostPoint, &CostPoint) = (first, last);
-                    opts.tol > 0.0 && (last.cost - c) / first.cost.max(f64::MIN_POSITIVE) < opts.tol
-                }
-                _ => false,
-            };
-            history.push(CostPoint { iteration, cost: c });
-            if converged {
-                break;
+        let want_cost = iteration % every == 0;
+        let penalty = if want_cost && lambda > 0.0 {
+            f64::from(lambda) * state.h_sum()
+        } else {
+            0.0
+        };
+        let d = state.iterate(beta, g, lambda, update_w, want_cost);
+        let mut converged = false;
+        if want_cost {
+            let c = d + penalty;
+            if let (Some(first), Some(last)) = (history.first(), history.last()) {
+                converged = opts.tol > 0.0
+                    && (last.cost - c) / first.cost.max(f64::MIN_POSITIVE) < opts.tol;
             }
+            history.push(CostPoint { iteration, cost: c });
         }
+        iteration += 1;
         if observer(Progress {
             iteration,
             max_iter: opts.max_iter,
@@ -312,51 +516,14 @@ fn run_updates(
         {
             return Err(NmfError::Cancelled);
         }
-
-        // H <- H * [W^T (V (WH)^(beta-2)) / (W^T (WH)^(beta-1) + lambda)]^gamma
-        factors(v, &mut ws, beta);
-        general_mat_mul(1.0, &w.t(), &ws.a, 0.0, &mut ws.num_h);
-        if beta == 1.0 {
-            ws.sums.assign(&w.sum_axis(Axis(0)));
-            let sums = &ws.sums;
-            ws.den_h
-                .axis_iter_mut(Axis(1))
-                .for_each(|mut col| col.assign(sums));
-        } else {
-            general_mat_mul(1.0, &w.t(), &ws.b, 0.0, &mut ws.den_h);
+        if converged {
+            break;
         }
-        if lambda > 0.0 {
-            ws.den_h.mapv_inplace(|d| d + lambda);
-        }
-        apply_ratio(h, &ws.num_h, &ws.den_h, g);
-
-        if update_w {
-            // W <- W * [(V (WH)^(beta-2)) H^T / ((WH)^(beta-1) H^T)]^gamma
-            model(w, h, &mut ws.wh);
-            factors(v, &mut ws, beta);
-            general_mat_mul(1.0, &ws.a, &h.t(), 0.0, &mut ws.num_w);
-            if beta == 1.0 {
-                ws.sums.assign(&h.sum_axis(Axis(1)));
-                let sums = &ws.sums;
-                ws.den_w
-                    .axis_iter_mut(Axis(0))
-                    .for_each(|mut row| row.assign(sums));
-            } else {
-                general_mat_mul(1.0, &ws.b, &h.t(), 0.0, &mut ws.den_w);
-            }
-            apply_ratio(w, &ws.num_w, &ws.den_w, g);
-            if lambda > 0.0 {
-                normalize_columns(w, h);
-            }
-        }
-        iteration += 1;
     }
-    model(w, h, &mut ws.wh);
     if history.last().map(|c| c.iteration) != Some(iteration) {
-        history.push(CostPoint {
-            iteration,
-            cost: cost_of(v, &ws.wh, h),
-        });
+        let c = state.cost(beta) + f64::from(lambda) * state.h_sum();
+        history.push(CostPoint { iteration, cost: c });
     }
+    state.write_back(w, h);
     Ok((history, iteration))
 }

@@ -8,6 +8,7 @@ pub mod beta;
 pub mod dictionary;
 pub mod fit;
 pub mod init;
+pub mod kernels;
 pub mod solve;
 
 pub use beta::{divergence, divergence_naive, gamma, EPS};
