@@ -36,7 +36,7 @@ pub struct FrameSolver {
     b: Vec<f32>,
     /// W^T a and W^T b (K each).
     num: Vec<f32>,
-    /// Partial sums of the fused beta = 1 kernel (K x BLOCK).
+    /// Partial sums of the fused beta = 1 kernel (K x LANES).
     partial: Vec<f32>,
     den: Vec<f32>,
     kernels: Kernels,
@@ -76,7 +76,7 @@ impl FrameSolver {
             a: vec![0.0; n_bins],
             b: vec![0.0; n_bins],
             num: vec![0.0; k],
-            partial: vec![0.0; k * BLOCK],
+            partial: vec![0.0; k * LANES],
             den: vec![0.0; k],
             kernels: Kernels::detect(),
         }
@@ -316,7 +316,7 @@ fn model_kernel<const FMA: bool>(
 
 /// For a block of bins: the model, the ratio v / model, and its projection on every template
 /// while the block of W is still in L1. `wb` is W in blocks (see [`FrameSolver`]); the
-/// partial sums per template and bin of the block go to `partial` (K x BLOCK) and are reduced
+/// partial sums per template go to `partial` (K x LANES) and are reduced
 /// at the end, so no addition waits on another.
 #[inline(always)]
 fn kl_numerator_kernel<const FMA: bool>(
@@ -330,7 +330,7 @@ fn kl_numerator_kernel<const FMA: bool>(
     let n = v.len();
     let k = h.len();
     let full = n - n % BLOCK;
-    let partial = &mut partial[..k * BLOCK];
+    let partial = &mut partial[..k * LANES];
     partial.fill(0.0);
     for (b, w_block) in wb.chunks_exact(k * BLOCK).enumerate() {
         // Two interleaved sums over the components keep twice as many FMAs in flight.
@@ -362,24 +362,26 @@ fn kl_numerator_kernel<const FMA: bool>(
         for i in 0..BLOCK {
             r[i] = vb[i] / acc[i].max(EPS);
         }
+        // Per template, the block's 64 products fold into 16 partial sums: two short chains
+        // of multiply-adds, then one load and one store of the partial sums.
         for (row, p) in w_block
             .chunks_exact(BLOCK)
-            .zip(partial.chunks_exact_mut(BLOCK))
+            .zip(partial.chunks_exact_mut(LANES))
         {
             let row: &[f32; BLOCK] = row.try_into().expect("BLOCK values");
-            for i in 0..BLOCK {
-                p[i] = madd::<FMA>(row[i], r[i], p[i]);
+            for i in 0..LANES {
+                let a = madd::<FMA>(row[LANES + i], r[LANES + i], row[i] * r[i]);
+                let b = madd::<FMA>(
+                    row[3 * LANES + i],
+                    r[3 * LANES + i],
+                    row[2 * LANES + i] * r[2 * LANES + i],
+                );
+                p[i] += a + b;
             }
         }
     }
-    for (o, p) in num.iter_mut().zip(partial.chunks_exact(BLOCK)) {
-        let mut lanes = [0.0f32; LANES];
-        for chunk in p.chunks_exact(LANES) {
-            for i in 0..LANES {
-                lanes[i] += chunk[i];
-            }
-        }
-        *o = lanes.iter().sum();
+    for (o, p) in num.iter_mut().zip(partial.chunks_exact(LANES)) {
+        *o = p.iter().sum();
     }
     for f in full..n {
         let y = h
