@@ -3,7 +3,11 @@
 //! Prints the real-time factor (seconds of audio per second of one core) and the share of a
 //! core the engine needs. Run with `cargo bench --bench engine`.
 
+mod common;
+
 use std::time::Instant;
+
+use common::thread_cpu_seconds;
 
 use ndarray::Array2;
 use nmf_separator::dsp::engine::{Engine, EngineParams, PreparedDictionary, MAX_SOURCES};
@@ -74,15 +78,4 @@ fn main() {
         100.0 * best_cpu / audio_s,
         audio_s / best
     );
-}
-
-/// CPU time of the calling thread, seconds: robust to other processes sharing the cores.
-fn thread_cpu_seconds() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid timespec pointer for the duration of the call.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }

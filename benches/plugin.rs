@@ -4,12 +4,16 @@
 //! 30 s capture. Memory is counted by a global allocator that tracks live and peak bytes of
 //! every thread of the process. Run with `cargo bench --bench plugin`.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use common::thread_cpu_seconds;
 
 use nmf_separator::audio::read_audio;
 use nmf_separator::dsp::engine::MAX_SOURCES;
@@ -45,16 +49,6 @@ static ALLOCATOR: Counting = Counting;
 
 fn mib(bytes: usize) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
-}
-
-fn thread_cpu_seconds() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid timespec pointer for the duration of the call.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }
 
 fn learning_time() {
