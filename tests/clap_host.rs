@@ -8,11 +8,12 @@
 //! `cargo xtask bundle nmf-separator --features assert_process_allocs` (debug: the feature then
 //! panics on any allocation in `process()`). A missing bundle fails the tests.
 
+mod common;
+
 use std::cell::Cell;
 use std::ffi::CString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use clack_extensions::audio_ports::{AudioPortFlags, AudioPortInfoBuffer, PluginAudioPorts};
@@ -23,39 +24,23 @@ use clack_extensions::state::PluginState;
 use clack_extensions::thread_check::{HostThreadCheck, HostThreadCheckImpl};
 use clack_host::events::event_types::ParamValueEvent;
 use clack_host::prelude::*;
+use common::*;
 use nmf_separator::dsp::engine::{run_offline, Engine, PreparedDictionary, MAX_SOURCES};
-use nmf_separator::dsp::{spectrogram, Stft};
-use nmf_separator::nmf::{fit, Dictionary, FitOptions, Init, SpectrogramKind};
-use serde_json::{json, Value};
+use nmf_separator::nmf::Dictionary;
+use serde_json::Value;
 
-const SR: u32 = 44_100;
 const PLUGIN_ID: &str = "com.nmf-separator.nmf-separator";
 /// Output ports: main ("Mix") then the four sources.
 const OUT_PORTS: usize = 1 + MAX_SOURCES;
-/// The example's stems, in the order of the sources they are learned into (piano -> Source 1,
-/// bass -> Source 2).
-const STEMS: [&str; 2] = ["piano", "bass"];
 
 // ------------------------------------------------------------------------------------------
 // Files
-
-fn manifest_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn bundle_path() -> PathBuf {
     if let Some(p) = std::env::var_os("NMFSEP_CLAP") {
         return PathBuf::from(p);
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| manifest_dir().join("target"));
-    let target = if target.is_absolute() {
-        target
-    } else {
-        manifest_dir().join(target)
-    };
-    target.join("bundled").join("NMF Separator.clap")
+    target_dir().join("bundled").join("NMF Separator.clap")
 }
 
 /// The bundle's library (on Linux and Windows the `.clap` is the library itself).
@@ -80,135 +65,6 @@ fn bundle() -> PathBuf {
         }
     }
     path
-}
-
-fn case_dir() -> PathBuf {
-    let local = manifest_dir().join("examples").join("piano_bass");
-    if local.join("mix.wav").exists() {
-        return local;
-    }
-    let shared = manifest_dir().join("../shared/bench/cases/A_piano_bass");
-    assert!(
-        shared.join("mix.wav").exists(),
-        "no example audio: neither {} nor {}",
-        local.display(),
-        shared.display()
-    );
-    shared
-}
-
-/// A mono wav file as f32.
-fn read_wav(path: &Path) -> Vec<f32> {
-    let mut r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let spec = r.spec();
-    assert_eq!(spec.sample_rate, SR, "{}", path.display());
-    assert_eq!(spec.channels, 1, "{}", path.display());
-    match spec.sample_format {
-        hound::SampleFormat::Float => r.samples::<f32>().map(|s| s.unwrap()).collect(),
-        hound::SampleFormat::Int => {
-            let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
-            r.samples::<i32>()
-                .map(|s| s.unwrap() as f32 * scale)
-                .collect()
-        }
-    }
-}
-
-// ------------------------------------------------------------------------------------------
-// Metrics
-
-/// Scale-invariant SDR of `est` against `reference`, dB.
-fn si_sdr(est: &[f32], reference: &[f32]) -> f64 {
-    assert_eq!(est.len(), reference.len());
-    let dot: f64 = est
-        .iter()
-        .zip(reference)
-        .map(|(&e, &r)| e as f64 * r as f64)
-        .sum();
-    let rr: f64 = reference.iter().map(|&r| r as f64 * r as f64).sum();
-    let a = dot / rr.max(1e-30);
-    let (mut target, mut noise) = (0.0f64, 0.0f64);
-    for (&e, &r) in est.iter().zip(reference) {
-        let t = a * r as f64;
-        target += t * t;
-        noise += (e as f64 - t) * (e as f64 - t);
-    }
-    10.0 * (target.max(1e-30) / noise.max(1e-30)).log10()
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
-
-fn peak(a: &[f32]) -> f32 {
-    a.iter().map(|x| x.abs()).fold(0.0, f32::max)
-}
-
-// ------------------------------------------------------------------------------------------
-// Dictionaries, learned with the library as `nmfsep learn` does
-
-/// K templates per training clip (STFT magnitude, hop n_fft/4, floor 1e-6 x max, beta 1,
-/// NNDSVDa, 200 iterations), labelled "Source N"; the assignment maps them to source N-1.
-fn learn(n_fft: usize) -> (Dictionary, Vec<usize>) {
-    let hop = n_fft / 4;
-    let stft = Stft::new(n_fft, hop).unwrap();
-    let mut parts = Vec::new();
-    for (s, name) in STEMS.iter().enumerate() {
-        let clip = read_wav(&case_dir().join("train").join(format!("{name}.wav")));
-        let mut v = spectrogram(&stft.forward(&clip), 1.0);
-        let floor = 1e-6 * v.iter().copied().fold(0.0f32, f32::max);
-        v.mapv_inplace(|x| x + floor);
-        let opts = FitOptions {
-            n_components: 16,
-            beta: 1.0,
-            max_iter: 200,
-            init: Init::Nndsvda,
-            ..FitOptions::default()
-        };
-        let f = fit(
-            v.view(),
-            &opts,
-            &mut |_| std::ops::ControlFlow::Continue(()),
-        )
-        .unwrap();
-        parts.push(Dictionary {
-            w: f.w,
-            sample_rate: SR,
-            n_fft,
-            hop,
-            beta: 1.0,
-            spectrogram: SpectrogramKind::Magnitude,
-            labels: vec![format!("Source {}", s + 1); 16],
-        });
-    }
-    let dict = Dictionary::concat(&parts).unwrap();
-    let assignment = (0..STEMS.len()).flat_map(|s| [s; 16]).collect();
-    (dict, assignment)
-}
-
-fn learned(n_fft: usize) -> &'static (Dictionary, Vec<usize>) {
-    static D2048: OnceLock<(Dictionary, Vec<usize>)> = OnceLock::new();
-    static D1024: OnceLock<(Dictionary, Vec<usize>)> = OnceLock::new();
-    match n_fft {
-        2048 => D2048.get_or_init(|| learn(2048)),
-        1024 => D1024.get_or_init(|| learn(1024)),
-        _ => unreachable!(),
-    }
-}
-
-/// nice-plug's state JSON with the persisted `dictionary` and `assignment` fields.
-fn state_json(dict: &Dictionary, assignment: &[usize]) -> Value {
-    json!({
-        "params": {},
-        "fields": {
-            "dictionary": serde_json::to_string(dict).unwrap(),
-            "assignment": serde_json::to_string(assignment).unwrap(),
-        }
-    })
 }
 
 /// The library's real-time engine over the whole signal (latency-compensated).
@@ -654,7 +510,7 @@ fn check_ports(host: &mut Host, channels: u32) {
     );
     let outputs = host.ports(false);
     let mut expected = vec![Port {
-        name: "Mix".into(),
+        name: "Output".into(),
         channels,
         main: true,
     }];
