@@ -111,12 +111,17 @@ impl Realtime {
         self.engine.latency_samples() != latency_before
     }
 
-    /// Swaps in the newest prepared dictionary and hands the replaced ones back.
+    /// Swaps in the queued prepared dictionaries and hands the replaced ones back. At most one
+    /// replaced dictionary is ever held here: while one is held (its queue was full), no new
+    /// dictionary is taken, so nothing is ever freed on the audio thread.
     fn install_dictionaries(&mut self) {
         if let Some(old) = self.held.take() {
             self.give_back(old);
         }
-        while let Ok(new) = self.dict_rx.try_recv() {
+        while self.held.is_none() {
+            let Ok(new) = self.dict_rx.try_recv() else {
+                break;
+            };
             if let Some(old) = self.engine.set_dictionary(new) {
                 self.give_back(old);
             }
@@ -126,22 +131,11 @@ impl Realtime {
         }
     }
 
+    /// Sends a replaced dictionary to the trainer thread to be dropped there; keeps it in
+    /// `held` when the queue is full. Only called while `held` is empty.
     fn give_back(&mut self, old: Box<PreparedDictionary>) {
-        match self.garbage_tx.try_send(old) {
-            Ok(()) => {}
-            Err(TrySendError::Full(old)) | Err(TrySendError::Disconnected(old)) => {
-                // Keep it (at most one is ever held: the queue drains between blocks); if one is
-                // already held, keep the newest and leak nothing by installing order.
-                match self.held.as_mut() {
-                    None => self.held = Some(old),
-                    Some(_) => {
-                        // Extremely unlikely (queue full twice in a block): defer by swapping the
-                        // held one into the engine slot is not possible, so forget it rather
-                        // than free memory on the audio thread.
-                        std::mem::forget(old);
-                    }
-                }
-            }
+        if let Err(e) = self.garbage_tx.try_send(old) {
+            self.held = Some(e.into_inner());
         }
     }
 
