@@ -24,7 +24,7 @@ import pedalboard
 import soundfile as sf
 
 SR = 44100
-MIN_SI_SDR_DB = float(sys.argv[4]) if len(sys.argv) > 4 else 6.0
+MIN_SI_SDR_DB = float(sys.argv[4]) if len(sys.argv) > 4 else 4.0
 
 # JUCE's MemoryBlock::toBase64Encoding: "<size>.<chars>", 6 bits per char, little-endian bit order.
 JUCE_B64 = ".ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+"
