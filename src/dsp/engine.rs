@@ -29,6 +29,8 @@ pub const FFT_SIZES: [usize; 5] = [512, 1024, 2048, 4096, 8192];
 pub const DEFAULT_N_FFT: usize = 2048;
 /// Gain smoothing time constant, seconds.
 const GAIN_SMOOTHING_S: f32 = 0.01;
+/// Distance at which a smoothed gain jumps to its target (-80 dB below unity: inaudible).
+const GAIN_SNAP: f32 = 1e-4;
 
 /// Errors when preparing a dictionary for the engine.
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
@@ -375,7 +377,15 @@ impl Engine {
             for i in done..done + chunk {
                 let p = self.pos + (i - done);
                 for s in 0..MAX_SOURCES {
-                    self.gains[s] += (target[s] - self.gains[s]) * self.gain_coef;
+                    let g = self.gains[s] + (target[s] - self.gains[s]) * self.gain_coef;
+                    // In f32 the one-pole smoother stalls about 1.3e-5 short of its target
+                    // (the step falls below half an ulp), so unity never comes back exactly:
+                    // snap once within GAIN_SNAP.
+                    self.gains[s] = if (target[s] - g).abs() < GAIN_SNAP {
+                        target[s]
+                    } else {
+                        g
+                    };
                 }
                 for c in 0..channels {
                     let x = main[c][i];
