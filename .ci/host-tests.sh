@@ -6,7 +6,7 @@
 # Usage: .ci/host-tests.sh   (from anywhere; CARGO_TARGET_DIR and NMFSEP_VENV are honoured)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV="${NMFSEP_VENV:-${CARGO_TARGET_DIR:-$PWD/target}/host-venv}"
+VENV="${NMFSEP_VENV:-$PWD/target/venv-host}"  # the same venv as .ci/run
 
 step() {
     local name="$1"

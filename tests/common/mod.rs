@@ -72,23 +72,10 @@ pub fn read_wav(path: &Path) -> Vec<f32> {
     }
 }
 
-/// Scale-invariant SDR of `est` against `reference`, dB.
+/// Scale-invariant SDR of `est` against `reference`, dB (the library's helper).
 pub fn si_sdr(est: &[f32], reference: &[f32]) -> f64 {
     assert_eq!(est.len(), reference.len());
-    let dot: f64 = est
-        .iter()
-        .zip(reference)
-        .map(|(&e, &r)| e as f64 * r as f64)
-        .sum();
-    let rr: f64 = reference.iter().map(|&r| r as f64 * r as f64).sum();
-    let a = dot / rr.max(1e-30);
-    let (mut target, mut noise) = (0.0f64, 0.0f64);
-    for (&e, &r) in est.iter().zip(reference) {
-        let t = a * r as f64;
-        target += t * t;
-        noise += (e as f64 - t) * (e as f64 - t);
-    }
-    10.0 * (target.max(1e-30) / noise.max(1e-30)).log10()
+    nmf_separator::metrics::si_sdr(reference, est)
 }
 
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
