@@ -330,6 +330,11 @@ impl Host {
         dict.map(|d| (d, assignment))
     }
 
+    fn restarts(&self) -> u32 {
+        self.instance
+            .access_shared_handler(|s| s.restarts_requested.load(Ordering::SeqCst))
+    }
+
     fn latency(&mut self) -> u32 {
         let ext: PluginLatency = self.ext("latency");
         ext.get(&self.instance.plugin_handle())
@@ -491,9 +496,10 @@ impl Drop for Host {
 // Tests
 
 /// SI-SDR threshold for each separated source, set from measurement: with dictionaries learned
-/// on the training clips (K 16 per source, beta 1) the plugin's causal separation of this
-/// example measured piano 6.43 / bass 5.88 dB at n_fft 2048 and piano 5.13 dB at n_fft 1024
-/// (the mixture itself scores 0 dB); capture -> learn through the host gives the same numbers.
+/// on the training clips (K 16 per source, beta 1) the plugin's causal separation of
+/// examples/piano_bass measured piano 8.50 / bass 7.69 dB at n_fft 2048 and 5.89 / 5.11 dB at
+/// n_fft 1024 (the mixture: 0.62 / -0.53 dB); capture -> learn through the host gives the
+/// same numbers. (The bench copy A_piano_bass measured 6.43 / 5.88 and 5.13 / 5.32 dB.)
 const MIN_SI_SDR_DB: f64 = 4.0;
 /// Plugin vs library engine, as a fraction of the input's peak.
 const ENGINE_TOLERANCE: f32 = 1e-5;
@@ -574,6 +580,11 @@ fn separate_through_config(config_index: usize, block: usize, n_fft: usize) {
 
     host.load_state(&state_json(dict, assignment));
     host.activate(channels, block.max(512));
+    host.main_thread_callbacks();
+    // nice-plug's CLAP wrapper starts from a latency of 0, so the latency reported in
+    // activate() always counts as a change and it requests one restart; count it here.
+    let restarts_at_activation = host.restarts();
+    println!("{name}: restart requests after activation: {restarts_at_activation}");
     let latency = host.latency() as usize;
     assert_eq!(
         latency, n_fft,
@@ -681,10 +692,9 @@ fn separate_through_config(config_index: usize, block: usize, n_fft: usize) {
     assert_eq!(&saved, dict);
     assert_eq!(&saved_assignment, assignment);
     assert_eq!(
-        host.instance
-            .access_shared_handler(|s| s.restarts_requested.load(Ordering::SeqCst)),
-        0,
-        "no restart expected: the latency never changed"
+        host.restarts(),
+        restarts_at_activation,
+        "no restart expected while processing: the latency never changed"
     );
 }
 
