@@ -29,6 +29,8 @@ pub const FFT_SIZES: [usize; 5] = [512, 1024, 2048, 4096, 8192];
 pub const DEFAULT_N_FFT: usize = 2048;
 /// Gain smoothing time constant, seconds.
 const GAIN_SMOOTHING_S: f32 = 0.01;
+/// Distance at which a smoothed gain jumps to its target (-80 dB below unity: inaudible).
+const GAIN_SNAP: f32 = 1e-4;
 
 /// Errors when preparing a dictionary for the engine.
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
@@ -386,6 +388,12 @@ impl Engine {
                 let mut g = self.gains[s];
                 for v in &mut self.gain_curve[s][..chunk] {
                     g += (target[s] - g) * self.gain_coef;
+                    // In f32 the one-pole smoother stalls about 1.3e-5 short of its target
+                    // (the step falls below half an ulp), so unity never came back exactly:
+                    // snap once within GAIN_SNAP.
+                    if (target[s] - g).abs() < GAIN_SNAP {
+                        g = target[s];
+                    }
                     *v = g;
                 }
                 self.gains[s] = g;

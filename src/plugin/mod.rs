@@ -168,8 +168,11 @@ pub const AUX_LAYOUTS: &[AudioIOLayout] = &[
         aux_output_ports: &[STEREO; MAX_SOURCES],
         names: PortNames {
             layout: Some("Stereo"),
-            main_input: Some("Input"),
-            main_output: Some("Mix"),
+            // No main port names: nice-plug 0.4.2's `main_output_name()` returns the
+            // `main_input` name, so naming the input would name the output "Input" too. The
+            // defaults are "Input" and "Output".
+            main_input: None,
+            main_output: None,
             aux_inputs: &[],
             aux_outputs: &SOURCE_NAMES,
         },
@@ -181,8 +184,8 @@ pub const AUX_LAYOUTS: &[AudioIOLayout] = &[
         aux_output_ports: &[MONO; MAX_SOURCES],
         names: PortNames {
             layout: Some("Mono"),
-            main_input: Some("Input"),
-            main_output: Some("Mix"),
+            main_input: None,
+            main_output: None,
             aux_inputs: &[],
             aux_outputs: &SOURCE_NAMES,
         },
