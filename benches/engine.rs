@@ -32,8 +32,12 @@ fn main() {
     engine.set_dictionary(Some(Box::new(
         PreparedDictionary::by_labels(&dict).expect("valid dictionary"),
     )));
+    let iterations: usize = std::env::var("ENGINE_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
     engine.set_params(&EngineParams {
-        iterations: 10,
+        iterations,
         ..EngineParams::default()
     });
 
