@@ -101,6 +101,9 @@
 //! learn, set `capture_target`, turn `capture` on, process the clip, turn `capture` off and
 //! keep processing; the fit takes seconds. The saved state then holds the learned dictionary.
 
+#[cfg(feature = "editor")]
+pub mod editor;
+pub mod feed;
 pub mod params;
 pub mod realtime;
 pub mod trainer;
@@ -110,6 +113,7 @@ use std::sync::Arc;
 use nice_plug::prelude::*;
 
 use crate::dsp::engine::MAX_SOURCES;
+use feed::EditorFeed;
 use params::SeparatorParams;
 use realtime::{Controls, Realtime};
 use trainer::{Status, TrainerHandle};
@@ -126,6 +130,11 @@ pub struct Separator<const AUX: bool> {
     /// Audio-thread state, made in `activate()`. Dropped before `trainer` (closes its queues).
     realtime: Option<Realtime>,
     trainer: Option<TrainerHandle>,
+    /// Meters and activations for the editor (see [`feed`]).
+    feed: Arc<EditorFeed>,
+    /// Size and open state of the editor window.
+    #[cfg(feature = "editor")]
+    editor_state: Arc<nice_plug_egui::EguiEditorState>,
 }
 
 impl<const AUX: bool> Default for Separator<AUX> {
@@ -135,6 +144,9 @@ impl<const AUX: bool> Default for Separator<AUX> {
             status: Arc::new(Status::default()),
             realtime: None,
             trainer: None,
+            feed: Arc::new(EditorFeed::default()),
+            #[cfg(feature = "editor")]
+            editor_state: editor::default_state(),
         }
     }
 }
@@ -148,6 +160,11 @@ impl<const AUX: bool> Separator<AUX> {
     /// The parameters.
     pub fn separator_params(&self) -> &Arc<SeparatorParams> {
         &self.params
+    }
+
+    /// What the audio thread shows the editor.
+    pub fn feed(&self) -> &Arc<EditorFeed> {
+        &self.feed
     }
 }
 
@@ -219,10 +236,24 @@ impl<const AUX: bool> Plugin for Separator<AUX> {
 
     type SysExMessage = ();
     type BackgroundTask = ();
+    #[cfg(feature = "editor")]
+    type Editor = editor::SeparatorEditor;
+    #[cfg(not(feature = "editor"))]
     type Editor = ();
 
     fn params(&self) -> Arc<dyn Params> {
         self.params.clone()
+    }
+
+    #[cfg(feature = "editor")]
+    fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
+        editor::create(
+            self.params.clone(),
+            self.status.clone(),
+            self.feed.clone(),
+            self.editor_state.clone(),
+            AUX,
+        )
     }
 
     fn activate(
@@ -245,6 +276,9 @@ impl<const AUX: bool> Plugin for Separator<AUX> {
             channels,
         );
         context.set_latency_samples(realtime.latency_samples());
+        self.feed.set_sample_rate(buffer_config.sample_rate);
+        let mut realtime = realtime;
+        realtime.set_feed(self.feed.clone());
         self.realtime = Some(realtime);
         self.trainer = Some(trainer);
         true
@@ -262,6 +296,8 @@ impl<const AUX: bool> Plugin for Separator<AUX> {
         aux: &mut AuxiliaryBuffers,
         context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
+        #[cfg(feature = "editor")]
+        self.feed.set_open(self.editor_state.is_open());
         let Some(rt) = self.realtime.as_mut() else {
             return ProcessStatus::Normal;
         };
