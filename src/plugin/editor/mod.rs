@@ -242,29 +242,35 @@ impl NiceEguiApp for SeparatorApp {
         ResizableWindow::new("nmf-separator-editor")
             .min_size(Vec2::new(MIN_SIZE.0, MIN_SIZE.1))
             .show(ui, |ui| {
-                self.header(ui);
-                ui.separator();
-                ui.horizontal_top(|ui| {
-                    ui.vertical(|ui| {
-                        ui.set_width(300.0);
-                        self.capture_panel(ui, &setter);
-                        ui.add_space(6.0);
-                        self.learning_panel(ui, &setter);
-                        ui.add_space(6.0);
-                        self.files_panel(ui);
-                    });
-                    ui.separator();
-                    ui.vertical(|ui| {
-                        self.components_panel(ui);
-                        ui.add_space(6.0);
-                        self.routing_panel(ui, &setter);
-                    });
-                });
+                egui::Frame::new()
+                    .inner_margin(egui::Margin::same(8))
+                    .show(ui, |ui| self.contents(ui, &setter));
             });
     }
 }
 
 impl SeparatorApp {
+    fn contents(&mut self, ui: &mut egui::Ui, setter: &ParamSetter) {
+        self.header(ui);
+        ui.separator();
+        ui.horizontal_top(|ui| {
+            ui.vertical(|ui| {
+                ui.set_width(300.0);
+                self.capture_panel(ui, setter);
+                ui.add_space(6.0);
+                self.learning_panel(ui, setter);
+                ui.add_space(6.0);
+                self.files_panel(ui);
+            });
+            ui.separator();
+            ui.vertical(|ui| {
+                self.components_panel(ui);
+                ui.add_space(6.0);
+                self.routing_panel(ui, setter);
+            });
+        });
+    }
+
     fn header(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             ui.heading(RichText::new("NMF Separator").strong());
@@ -330,9 +336,9 @@ impl SeparatorApp {
             });
             ui.horizontal(|ui| {
                 let (label, color) = if capturing {
-                    ("■ Stop and learn", Color32::from_rgb(220, 60, 60))
+                    ("Stop and learn", Color32::from_rgb(240, 80, 70))
                 } else {
-                    ("● Capture", ui.visuals().text_color())
+                    ("Capture", ui.visuals().text_color())
                 };
                 let learning = self.status.learning.load(Ordering::Acquire);
                 let button = egui::Button::new(RichText::new(label).color(color).strong())
@@ -511,12 +517,13 @@ impl SeparatorApp {
         }
         let width = ui.available_width();
         let cols = ((width + 4.0) / 84.0).floor().max(1.0) as usize;
-        let cell = Vec2::new(width / cols as f32 - 4.0, 44.0);
+        // Minus the scroll bar's room.
+        let cell = Vec2::new((width - 12.0) / cols as f32 - 4.0, 44.0);
         let rows = k.div_ceil(cols);
         let max_rows = 3usize;
         egui::ScrollArea::vertical()
             .id_salt("templates")
-            .max_height((cell.y + 4.0) * max_rows.min(rows.max(1)) as f32 + 4.0)
+            .max_height((cell.y + 4.0) * max_rows.min(rows.max(1)) as f32 - 4.0)
             .show(ui, |ui| {
                 egui::Grid::new("templates_grid")
                     .spacing([4.0, 4.0])
@@ -546,7 +553,7 @@ impl SeparatorApp {
     fn heat_map(&mut self, ui: &mut egui::Ui, assignment: &[usize], labels: &SourceLabels) {
         let k = self.dict.weights.len().min(super::feed::FEED_COMPONENTS);
         let width = ui.available_width();
-        let height = (k as f32 * 5.0).clamp(60.0, 170.0);
+        let height = (k as f32 * 6.0).clamp(60.0, 220.0);
         let (rect, _) = ui.allocate_exact_size(Vec2::new(width, height), Sense::hover());
         ui.painter()
             .rect_filled(rect, CornerRadius::ZERO, Color32::from_gray(12));
