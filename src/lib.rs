@@ -1,5 +1,18 @@
+//! NMF Separator: sound separation with non-negative matrix factorization.
+//!
+//! - [`nmf`]: the numerics (beta divergence, multiplicative updates, the per-frame solver,
+//!   dictionaries and their `.npz` format).
+//! - [`dsp`]: STFT, Wiener masks, offline separation, learning, and the real-time [`dsp::Engine`].
+//! - [`plugin`]: the CLAP/VST3 plugin on nice-plug.
+//! - [`cli`], [`audio`], [`plot`]: the `nmfsep` command-line tool, audio files and PNG plots.
+//! - [`metrics`]: SI-SDR for tests and benchmarks.
+
+pub mod audio;
+pub mod cli;
 pub mod dsp;
+pub mod metrics;
 pub mod nmf;
+pub mod plot;
 pub mod plugin;
 
 use plugin::{NmfSeparatorClap, NmfSeparatorVst3};

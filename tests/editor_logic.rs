@@ -245,7 +245,10 @@ fn template_curves_and_meter() {
             .unwrap()
             .0
     };
-    assert!(peak_at(&curves[0]) < peak_at(&curves[1]), "1 kHz left of 4 kHz");
+    assert!(
+        peak_at(&curves[0]) < peak_at(&curves[1]),
+        "1 kHz left of 4 kHz"
+    );
     assert!(curves.iter().flatten().all(|v| (0.0..=1.0).contains(v)));
     assert_eq!(level(1.0), 1.0);
     assert_eq!(level(0.0), 0.0);

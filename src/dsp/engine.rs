@@ -229,7 +229,10 @@ pub struct Engine {
     params: EngineParams,
     /// Smoothed main-output gains and the per-sample smoothing coefficient.
     gains: [f32; MAX_SOURCES],
+    /// Per-sample gains of the current chunk, `[source][max hop]`.
+    gain_curve: Vec<Vec<f32>>,
     gain_coef: f32,
+    simd: Simd,
 }
 
 impl Engine {
@@ -270,8 +273,10 @@ impl Engine {
             masks: vec![vec![0.0; max_bins]; MAX_SOURCES],
             dict: None,
             gains: params.effective_gains(),
+            gain_curve: vec![vec![0.0; max_n / 2]; MAX_SOURCES],
             params,
             gain_coef: 1.0 - (-1.0 / (GAIN_SMOOTHING_S * sample_rate.max(1.0))).exp(),
+            simd: Simd::detect(),
         };
         engine.configure(DEFAULT_N_FFT, DEFAULT_N_FFT / 4);
         engine
@@ -377,38 +382,56 @@ impl Engine {
     ) {
         let len = main.first().map_or(0, |c| c.len());
         let channels = main.len().min(self.channels);
+        if main.iter().any(|c| c.len() != len) {
+            return;
+        }
         let n = self.n_fft();
         let mut done = 0;
         while done < len {
             let to_hop = self.hop - self.pos % self.hop;
             let chunk = to_hop.min(len - done);
+            let (p0, range) = (self.pos, done..done + chunk);
+            // Per-sample smoothed gains of this chunk.
             let target = self.params.effective_gains();
-            for i in done..done + chunk {
-                let p = self.pos + (i - done);
+            for s in 0..MAX_SOURCES {
+                let mut g = self.gains[s];
+                for v in &mut self.gain_curve[s][..chunk] {
+                    g += (target[s] - g) * self.gain_coef;
+                    *v = g;
+                }
+                self.gains[s] = g;
+            }
+            for c in 0..channels {
+                let out = &mut main[c][range.clone()];
+                // Non-finite or subnormal input becomes silence, so it cannot poison the
+                // spectra; the stream recovers within one frame.
+                for (r, &x) in self.input_ring[c][p0..p0 + chunk]
+                    .iter_mut()
+                    .zip(out.iter())
+                {
+                    *r = if x.is_normal() { x } else { 0.0 };
+                }
+                out.fill(0.0);
                 for s in 0..MAX_SOURCES {
-                    self.gains[s] += (target[s] - self.gains[s]) * self.gain_coef;
-                }
-                for c in 0..channels {
-                    let x = main[c][i];
-                    // Non-finite or subnormal input becomes silence, so it cannot poison the
-                    // spectra; the stream recovers within one frame.
-                    self.input_ring[c][p] = if x.is_normal() { x } else { 0.0 };
-                    let mut mix = 0.0f32;
-                    for s in 0..MAX_SOURCES {
-                        let ring = &mut self.output_ring[s][c];
-                        let y = flush(ring[p]);
-                        ring[p] = 0.0;
-                        mix += self.gains[s] * y;
-                        if let Some(bus) = sources.get_mut(s) {
-                            if let Some(out) = bus.get_mut(c) {
-                                if let Some(o) = out.get_mut(i) {
-                                    *o = y;
-                                }
-                            }
-                        }
+                    let ring = &mut self.output_ring[s][c][p0..p0 + chunk];
+                    for ((o, y), &g) in out
+                        .iter_mut()
+                        .zip(ring.iter_mut())
+                        .zip(&self.gain_curve[s][..chunk])
+                    {
+                        *y = flush(*y);
+                        *o += g * *y;
                     }
-                    main[c][i] = flush(mix);
+                    if let Some(bus) = sources
+                        .get_mut(s)
+                        .and_then(|b| b.get_mut(c))
+                        .and_then(|b| b.get_mut(range.clone()))
+                    {
+                        bus.copy_from_slice(ring);
+                    }
+                    ring.fill(0.0);
                 }
+                out.iter_mut().for_each(|o| *o = flush(*o));
             }
             self.pos += chunk;
             done += chunk;
@@ -424,9 +447,33 @@ impl Engine {
         }
     }
 
-    /// One STFT frame: analysis of the newest n_fft input samples, activation solve, masks,
-    /// synthesis added into the output rings.
+    /// One STFT frame, compiled for the best instruction set of the CPU (the loops around the
+    /// FFTs are simple enough for the compiler to vectorize; the solver dispatches on its own).
     fn process_frame(&mut self) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f,avx2,fma")]
+            unsafe fn avx512(e: &mut Engine) {
+                e.frame_body()
+            }
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2(e: &mut Engine) {
+                e.frame_body()
+            }
+            match self.simd {
+                // SAFETY: `Simd::detect` found these features on this CPU.
+                Simd::Avx512 => return unsafe { avx512(self) },
+                Simd::Avx2 => return unsafe { avx2(self) },
+                Simd::Portable => {}
+            }
+        }
+        self.frame_body()
+    }
+
+    /// Analysis of the newest n_fft input samples, activation solve, masks, synthesis added
+    /// into the output rings.
+    #[inline(always)]
+    fn frame_body(&mut self) {
         let n = self.n_fft();
         let bins = n / 2 + 1;
         let start = self.pos; // oldest sample of the frame
@@ -438,8 +485,14 @@ impl Engine {
         for c in 0..channels {
             let ring = &self.input_ring[c];
             let frame = &mut self.frame[..n];
-            for i in 0..n {
-                frame[i] = ring[(start + i) % n] * plan.window[i];
+            let (older, newer) = ring[..n].split_at(start);
+            let (f_newer, f_older) = frame.split_at_mut(n - start);
+            let (w_newer, w_older) = plan.window.split_at(n - start);
+            for ((f, &x), &w) in f_newer.iter_mut().zip(newer).zip(w_newer) {
+                *f = x * w;
+            }
+            for ((f, &x), &w) in f_older.iter_mut().zip(older).zip(w_older) {
+                *f = x * w;
             }
             let spec = &mut self.spectra[c][..bins];
             if plan
@@ -453,7 +506,7 @@ impl Engine {
                 *m += if exponent == 2.0 {
                     x.norm_sqr()
                 } else {
-                    x.norm()
+                    x.norm_sqr().sqrt()
                 };
             }
         }
@@ -539,6 +592,32 @@ impl Engine {
                 }
             }
         }
+    }
+}
+
+/// Instruction sets [`Engine::process_frame`] is compiled for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Simd {
+    Portable,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+impl Simd {
+    fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+            if avx2 && is_x86_feature_detected!("avx512f") {
+                return Self::Avx512;
+            }
+            if avx2 {
+                return Self::Avx2;
+            }
+        }
+        Self::Portable
     }
 }
 

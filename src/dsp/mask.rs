@@ -7,36 +7,47 @@
 ///
 /// The masks of a bin always sum to one, so the masked sources add back up to the mixture:
 /// where every model is zero or non-finite the bin is shared equally. Does not allocate.
+#[inline(always)]
 pub fn wiener_masks_in_place(models: &mut [&mut [f32]], p: f32) {
+    const CHUNK: usize = 64;
     let n_sources = models.len();
     if n_sources == 0 {
         return;
     }
-    let n = models[0].len();
+    let n = models.iter().map(|m| m.len()).min().unwrap_or(0);
     let share = 1.0 / n_sources as f32;
-    for f in 0..n {
-        let mut total = 0.0f32;
+    // Bins in chunks, so that the per-bin total lives on the stack and every loop is a
+    // branch-free pass the compiler can vectorize.
+    for start in (0..n).step_by(CHUNK) {
+        let len = CHUNK.min(n - start);
+        let mut total = [0.0f32; CHUNK];
         for m in models.iter_mut() {
-            let y = m[f];
-            let q = if y.is_finite() && y > 0.0 {
-                if p == 2.0 {
-                    y * y
+            for (y, t) in m[start..start + len].iter_mut().zip(&mut total) {
+                let q = if p == 2.0 {
+                    *y * *y
                 } else if p == 1.0 {
-                    y
+                    *y
                 } else {
                     y.powf(p)
-                }
+                };
+                // Zero, negative, NaN and infinite models take no share.
+                *y = if *y > 0.0 && q.is_finite() { q } else { 0.0 };
+                *t += *y;
+            }
+        }
+        let mut inv = [0.0f32; CHUNK];
+        for (i, t) in inv.iter_mut().zip(&total) {
+            *i = if *t > f32::MIN_POSITIVE && t.is_finite() {
+                1.0 / *t
             } else {
                 0.0
             };
-            m[f] = q;
-            total += q;
         }
-        if total > f32::MIN_POSITIVE && total.is_finite() {
-            let inv = 1.0 / total;
-            models.iter_mut().for_each(|m| m[f] *= inv);
-        } else {
-            models.iter_mut().for_each(|m| m[f] = share);
+        for m in models.iter_mut() {
+            for (y, i) in m[start..start + len].iter_mut().zip(&inv) {
+                // Where every model is zero the bin is shared equally.
+                *y = if *i > 0.0 { *y * *i } else { share };
+            }
         }
     }
 }

@@ -3,12 +3,14 @@
 //! plugin runs.
 
 pub mod engine;
+pub mod learn;
 pub mod mask;
 pub mod separate;
 pub mod stft;
 pub mod window;
 
 pub use engine::{Engine, EngineParams, PreparedDictionary, MAX_SOURCES};
+pub use learn::learn_dictionary;
 pub use mask::wiener_masks_in_place;
 pub use separate::{separate, ChannelMode, SeparateOptions, Separation};
 pub use stft::{spectrogram, Stft};

@@ -11,8 +11,8 @@ use ndarray::{Array2, ArrayView2, Axis};
 use realfft::num_complex::Complex32;
 
 use super::mask::wiener_masks_in_place;
-use super::stft::{spectrogram, Stft};
-use crate::nmf::{fit_activations, ActivationOptions, CostPoint, Dictionary, NmfError, EPS};
+use super::stft::{floored_mean_spectrogram, Stft};
+use crate::nmf::{fit_activations, ActivationOptions, CostPoint, Dictionary, NmfError};
 
 /// How channels share activations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -173,24 +173,19 @@ pub fn separate(
         sparsity: opts.sparsity,
         cost_every: 10,
     };
-    let solve = |v: Array2<f32>| -> Result<(Array2<f32>, Vec<CostPoint>), SeparateError> {
-        let floor = v.iter().fold(0.0f32, |m, &x| m.max(x)) * 1e-6;
-        Ok(fit_activations(
-            v.mapv(|x| x + floor.max(EPS)).view(),
-            dict.w.view(),
-            &act,
-        )?)
-    };
+    let solve =
+        |specs: &[&Array2<Complex32>]| -> Result<(Array2<f32>, Vec<CostPoint>), SeparateError> {
+            Ok(fit_activations(
+                floored_mean_spectrogram(specs, e).view(),
+                dict.w.view(),
+                &act,
+            )?)
+        };
     let mut out = vec![Vec::with_capacity(audio.len()); names.len()];
     let (h, cost) = match opts.channels {
         ChannelMode::Shared => {
-            let mut v = Array2::<f32>::zeros(specs[0].dim());
-            for x in &specs {
-                v += &spectrogram(x, e);
-            }
-            v /= specs.len() as f32;
-            let (h, cost) = solve(v)?;
             let refs: Vec<&Array2<Complex32>> = specs.iter().collect();
+            let (h, cost) = solve(&refs)?;
             for (s, chans) in mask_sources(
                 &stft,
                 &refs,
@@ -211,7 +206,7 @@ pub fn separate(
         ChannelMode::Independent => {
             let mut first = None;
             for x in &specs {
-                let (h, cost) = solve(spectrogram(x, e))?;
+                let (h, cost) = solve(&[x])?;
                 for (s, mut chans) in mask_sources(
                     &stft,
                     &[x],

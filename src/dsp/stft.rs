@@ -161,6 +161,29 @@ pub fn spectrogram(spec: &Array2<Complex32>, exponent: f32) -> Array2<f32> {
     }
 }
 
+/// Floor added to a spectrogram before NMF, relative to its maximum: keeps every entry
+/// positive (beta <= 0 divergences are undefined at zero) without changing the music; the
+/// scikit-learn baseline of the bench adds the same `1e-6 * max(V)`.
+pub const SPECTROGRAM_FLOOR_REL: f32 = 1e-6;
+
+/// The mean over channels of `|X_c|^exponent` (n_bins x n_frames) plus
+/// [`SPECTROGRAM_FLOOR_REL`] times its maximum (at least [`crate::nmf::EPS`]): the spectrogram
+/// that learning and separation factorize.
+///
+/// # Panics
+/// If `specs` is empty or the shapes differ.
+pub fn floored_mean_spectrogram(specs: &[&Array2<Complex32>], exponent: f32) -> Array2<f32> {
+    let mut v = Array2::<f32>::zeros(specs[0].dim());
+    for x in specs {
+        v += &spectrogram(x, exponent);
+    }
+    v /= specs.len() as f32;
+    let floor =
+        (v.iter().fold(0.0f32, |m, &x| m.max(x)) * SPECTROGRAM_FLOOR_REL).max(crate::nmf::EPS);
+    v.mapv_inplace(|x| x + floor);
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

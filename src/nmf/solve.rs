@@ -23,6 +23,9 @@ pub struct FrameSolver {
     gamma: f32,
     /// W transposed: K rows of n_bins, so that every template is contiguous.
     wt: Vec<f32>,
+    /// W in blocks of BLOCK bins: `wb[(b * K + c) * BLOCK + i] = W[b * BLOCK + i, c]` for the
+    /// full blocks, so that the fused kernel streams contiguous memory.
+    wb: Vec<f32>,
     /// Column sums of W (K): the beta = 1 denominator, and the rescale weights.
     colsum: Vec<f32>,
     /// Model W h of the latest iteration (n_bins).
@@ -33,6 +36,8 @@ pub struct FrameSolver {
     b: Vec<f32>,
     /// W^T a and W^T b (K each).
     num: Vec<f32>,
+    /// Partial sums of the fused beta = 1 kernel (K x BLOCK).
+    partial: Vec<f32>,
     den: Vec<f32>,
     kernels: Kernels,
 }
@@ -47,6 +52,15 @@ impl FrameSolver {
                 wt[c * n_bins + f] = w[[f, c]].max(EPS);
             }
         }
+        let full = n_bins - n_bins % BLOCK;
+        let mut wb = vec![0.0; full * k];
+        for b in 0..full / BLOCK {
+            for c in 0..k {
+                for i in 0..BLOCK {
+                    wb[(b * k + c) * BLOCK + i] = wt[c * n_bins + b * BLOCK + i];
+                }
+            }
+        }
         let colsum = (0..k)
             .map(|c| wt[c * n_bins..(c + 1) * n_bins].iter().sum())
             .collect();
@@ -56,11 +70,13 @@ impl FrameSolver {
             beta,
             gamma: gamma(beta),
             wt,
+            wb,
             colsum,
             wh: vec![0.0; n_bins],
             a: vec![0.0; n_bins],
             b: vec![0.0; n_bins],
             num: vec![0.0; k],
+            partial: vec![0.0; k * BLOCK],
             den: vec![0.0; k],
             kernels: Kernels::detect(),
         }
@@ -100,14 +116,18 @@ impl FrameSolver {
             h.iter_mut().for_each(|x| *x = EPS);
         }
         for _ in 0..iterations {
-            self.kernels.model(&self.wt, h, &mut self.wh);
             if self.beta == 1.0 {
-                for ((a, &x), &y) in self.a.iter_mut().zip(v).zip(&self.wh) {
-                    *a = x / y;
-                }
-                self.kernels.project(&self.wt, &self.a, &mut self.num);
+                self.kernels.kl_numerator(
+                    &self.wt,
+                    h,
+                    v,
+                    &mut self.num,
+                    &mut self.partial,
+                    &self.wb,
+                );
                 self.den.copy_from_slice(&self.colsum);
             } else {
+                self.kernels.model(&self.wt, h, &mut self.wh);
                 for (((a, b), &x), &y) in self
                     .a
                     .iter_mut()
@@ -121,9 +141,13 @@ impl FrameSolver {
                 self.kernels.project(&self.wt, &self.b, &mut self.den);
             }
             let g = self.gamma;
-            for ((x, &n), &d) in h.iter_mut().zip(&self.num).zip(&self.den) {
-                let r = n / (d + sparsity).max(EPS);
-                *x = (*x * if g == 1.0 { r } else { r.powf(g) }).max(EPS);
+            let updates = h.iter_mut().zip(&self.num).zip(&self.den);
+            if g == 1.0 {
+                updates.for_each(|((x, &n), &d)| *x = (*x * n / (d + sparsity).max(EPS)).max(EPS));
+            } else {
+                updates.for_each(|((x, &n), &d)| {
+                    *x = (*x * (n / (d + sparsity).max(EPS)).powf(g)).max(EPS)
+                });
             }
         }
         let floor = (h.iter().fold(0.0f32, |m, &x| m.max(x)) * H_FLOOR_REL).max(EPS);
@@ -147,88 +171,270 @@ impl FrameSolver {
     }
 }
 
-/// The two inner products of the solve, compiled for the best instruction set found at run
-/// time (AVX2 + FMA on x86-64 when present, else the portable build).
-#[derive(Clone, Copy)]
-struct Kernels {
+/// Instruction sets the kernels are compiled for; the best one present is chosen at run time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kernels {
+    Portable,
     #[cfg(target_arch = "x86_64")]
-    avx2: bool,
+    Avx2Fma,
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+/// Calls `$kernel::<FMA>` compiled for the instruction set of `$self`.
+macro_rules! dispatch {
+    ($self:expr, $kernel:ident ( $($arg:expr),* )) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f,avx2,fma")]
+            unsafe fn avx512(wt: &[f32], a: &[f32], b: &[f32], out: &mut [f32], partial: &mut [f32], wb: &[f32]) {
+                $kernel::<true>(wt, a, b, out, partial, wb)
+            }
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2(wt: &[f32], a: &[f32], b: &[f32], out: &mut [f32], partial: &mut [f32], wb: &[f32]) {
+                $kernel::<true>(wt, a, b, out, partial, wb)
+            }
+            match $self {
+                // SAFETY: `Kernels::detect` chose these variants only when the CPU has the features.
+                Kernels::Avx512 => unsafe { avx512($($arg),*) },
+                Kernels::Avx2Fma => unsafe { avx2($($arg),*) },
+                Kernels::Portable => $kernel::<false>($($arg),*),
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            $kernel::<false>($($arg),*)
+        }
+    }};
 }
 
 impl Kernels {
     fn detect() -> Self {
-        Self {
-            #[cfg(target_arch = "x86_64")]
-            avx2: is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx2")
+                && is_x86_feature_detected!("fma")
+            {
+                return Self::Avx512;
+            }
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                return Self::Avx2Fma;
+            }
         }
+        Self::Portable
     }
 
     /// `wh = max(W h, EPS)` with `wt` = W^T (K x n_bins).
     #[inline]
-    fn model(&self, wt: &[f32], h: &[f32], wh: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        if self.avx2 {
-            // SAFETY: the CPU supports AVX2 and FMA (checked in `detect`).
-            return unsafe { model_avx2(wt, h, wh) };
-        }
-        model_generic(wt, h, wh)
+    fn model(self, wt: &[f32], h: &[f32], wh: &mut [f32]) {
+        dispatch!(self, model_kernel(wt, h, &[], wh, &mut [], &[]))
+    }
+
+    /// `num[k] = sum_f W[f, k] v[f] / max((W h)[f], EPS)`: the beta = 1 numerator, in one pass.
+    #[inline]
+    fn kl_numerator(
+        self,
+        wt: &[f32],
+        h: &[f32],
+        v: &[f32],
+        num: &mut [f32],
+        partial: &mut [f32],
+        wb: &[f32],
+    ) {
+        dispatch!(self, kl_numerator_kernel(wt, h, v, num, partial, wb))
     }
 
     /// `out[k] = sum_f W[f, k] x[f]` with `wt` = W^T (K x n_bins).
     #[inline]
-    fn project(&self, wt: &[f32], x: &[f32], out: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        if self.avx2 {
-            // SAFETY: as above.
-            return unsafe { project_avx2(wt, x, out) };
-        }
-        project_generic(wt, x, out)
+    fn project(self, wt: &[f32], x: &[f32], out: &mut [f32]) {
+        dispatch!(self, project_kernel(wt, x, &[], out, &mut [], &[]))
     }
 }
 
+/// Bins per register block: 64 f32 accumulators stay in vector registers.
+const BLOCK: usize = 64;
+/// Width of the partial sums of the reductions.
+const LANES: usize = 16;
+
+/// `a * b + c`, fused when the kernel is compiled with FMA (Rust never contracts on its own).
 #[inline(always)]
-fn model_generic(wt: &[f32], h: &[f32], wh: &mut [f32]) {
+fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if FMA {
+        a.mul_add(b, c)
+    } else {
+        a * b + c
+    }
+}
+
+/// The block `[start, start + BLOCK)` of template `c`.
+#[inline(always)]
+fn block(wt: &[f32], n: usize, c: usize, start: usize) -> &[f32; BLOCK] {
+    wt[c * n + start..c * n + start + BLOCK]
+        .try_into()
+        .expect("block inside the template")
+}
+
+/// Model of one block of bins: `sum_c W[start.., c] h[c]`, accumulated in registers.
+#[inline(always)]
+fn block_model<const FMA: bool>(wt: &[f32], n: usize, h: &[f32], start: usize) -> [f32; BLOCK] {
+    let mut acc = [0.0f32; BLOCK];
+    for (c, &hc) in h.iter().enumerate() {
+        let row = block(wt, n, c, start);
+        for i in 0..BLOCK {
+            acc[i] = madd::<FMA>(row[i], hc, acc[i]);
+        }
+    }
+    acc
+}
+
+#[inline(always)]
+fn model_kernel<const FMA: bool>(
+    wt: &[f32],
+    h: &[f32],
+    _: &[f32],
+    wh: &mut [f32],
+    _: &mut [f32],
+    _: &[f32],
+) {
     let n = wh.len();
-    wh.fill(0.0);
-    for (row, &hc) in wt.chunks_exact(n).zip(h) {
-        for (y, &w) in wh.iter_mut().zip(row) {
-            *y += w * hc;
+    let full = n - n % BLOCK;
+    for start in (0..full).step_by(BLOCK) {
+        let acc = block_model::<FMA>(wt, n, h, start);
+        for (y, a) in wh[start..start + BLOCK].iter_mut().zip(acc) {
+            *y = a.max(EPS);
         }
     }
-    wh.iter_mut().for_each(|y| *y = y.max(EPS));
+    for f in full..n {
+        let y = h
+            .iter()
+            .enumerate()
+            .fold(0.0, |acc, (c, &hc)| madd::<FMA>(wt[c * n + f], hc, acc));
+        wh[f] = y.max(EPS);
+    }
+}
+
+/// For a block of bins: the model, the ratio v / model, and its projection on every template
+/// while the block of W is still in L1. `wb` is W in blocks (see [`FrameSolver`]); the
+/// partial sums per template and bin of the block go to `partial` (K x BLOCK) and are reduced
+/// at the end, so no addition waits on another.
+#[inline(always)]
+fn kl_numerator_kernel<const FMA: bool>(
+    wt: &[f32],
+    h: &[f32],
+    v: &[f32],
+    num: &mut [f32],
+    partial: &mut [f32],
+    wb: &[f32],
+) {
+    let n = v.len();
+    let k = h.len();
+    let full = n - n % BLOCK;
+    let partial = &mut partial[..k * BLOCK];
+    partial.fill(0.0);
+    for (b, w_block) in wb.chunks_exact(k * BLOCK).enumerate() {
+        // Two interleaved sums over the components keep twice as many FMAs in flight.
+        let (mut even, mut odd) = ([0.0f32; BLOCK], [0.0f32; BLOCK]);
+        let mut pairs = w_block.chunks_exact(2 * BLOCK).zip(h.chunks_exact(2));
+        for (rows, hc) in &mut pairs {
+            let (r0, r1) = rows.split_at(BLOCK);
+            let (r0, r1): (&[f32; BLOCK], &[f32; BLOCK]) =
+                (r0.try_into().expect("BLOCK"), r1.try_into().expect("BLOCK"));
+            for i in 0..BLOCK {
+                even[i] = madd::<FMA>(r0[i], hc[0], even[i]);
+                odd[i] = madd::<FMA>(r1[i], hc[1], odd[i]);
+            }
+        }
+        if k % 2 == 1 {
+            let row: &[f32; BLOCK] = w_block[(k - 1) * BLOCK..].try_into().expect("BLOCK");
+            for i in 0..BLOCK {
+                even[i] = madd::<FMA>(row[i], h[k - 1], even[i]);
+            }
+        }
+        let mut acc = [0.0f32; BLOCK];
+        for i in 0..BLOCK {
+            acc[i] = even[i] + odd[i];
+        }
+        let vb: &[f32; BLOCK] = v[b * BLOCK..(b + 1) * BLOCK]
+            .try_into()
+            .expect("block inside the frame");
+        let mut r = [0.0f32; BLOCK];
+        for i in 0..BLOCK {
+            r[i] = vb[i] / acc[i].max(EPS);
+        }
+        for (row, p) in w_block
+            .chunks_exact(BLOCK)
+            .zip(partial.chunks_exact_mut(BLOCK))
+        {
+            let row: &[f32; BLOCK] = row.try_into().expect("BLOCK values");
+            for i in 0..BLOCK {
+                p[i] = madd::<FMA>(row[i], r[i], p[i]);
+            }
+        }
+    }
+    for (o, p) in num.iter_mut().zip(partial.chunks_exact(BLOCK)) {
+        let mut lanes = [0.0f32; LANES];
+        for chunk in p.chunks_exact(LANES) {
+            for i in 0..LANES {
+                lanes[i] += chunk[i];
+            }
+        }
+        *o = lanes.iter().sum();
+    }
+    for f in full..n {
+        let y = h
+            .iter()
+            .enumerate()
+            .fold(0.0, |acc, (c, &hc)| madd::<FMA>(wt[c * n + f], hc, acc));
+        let r = v[f] / y.max(EPS);
+        for (c, o) in num.iter_mut().enumerate() {
+            *o = madd::<FMA>(wt[c * n + f], r, *o);
+        }
+    }
 }
 
 #[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // 16 independent partial sums let the compiler keep them in vector registers.
-    const L: usize = 16;
-    let mut acc = [0.0f32; L];
-    let (ac, ar) = a.split_at(a.len() - a.len() % L);
-    let (bc, br) = b.split_at(ac.len());
-    for (x, y) in ac.chunks_exact(L).zip(bc.chunks_exact(L)) {
-        for i in 0..L {
-            acc[i] += x[i] * y[i];
+fn project_kernel<const FMA: bool>(
+    wt: &[f32],
+    x: &[f32],
+    _: &[f32],
+    out: &mut [f32],
+    _: &mut [f32],
+    _: &[f32],
+) {
+    const ROWS: usize = 4;
+    let n = x.len();
+    let full = n - n % LANES;
+    let k = out.len();
+    let mut c = 0;
+    // Four templates at a time share each load of x; 4 x 16 independent partial sums.
+    while c + ROWS <= k {
+        let mut acc = [[0.0f32; LANES]; ROWS];
+        for start in (0..full).step_by(LANES) {
+            let xs: &[f32; LANES] = x[start..start + LANES].try_into().expect("inside x");
+            for (r, a) in acc.iter_mut().enumerate() {
+                let row: &[f32; LANES] = wt[(c + r) * n + start..(c + r) * n + start + LANES]
+                    .try_into()
+                    .expect("inside W");
+                for i in 0..LANES {
+                    a[i] = madd::<FMA>(row[i], xs[i], a[i]);
+                }
+            }
         }
+        for (r, a) in acc.iter().enumerate() {
+            let row = &wt[(c + r) * n..(c + r + 1) * n];
+            let tail = row[full..]
+                .iter()
+                .zip(&x[full..])
+                .fold(0.0, |s, (w, v)| madd::<FMA>(*w, *v, s));
+            out[c + r] = a.iter().sum::<f32>() + tail;
+        }
+        c += ROWS;
     }
-    let tail: f32 = ar.iter().zip(br).map(|(x, y)| x * y).sum();
-    acc.iter().sum::<f32>() + tail
-}
-
-#[inline(always)]
-fn project_generic(wt: &[f32], x: &[f32], out: &mut [f32]) {
-    for (o, row) in out.iter_mut().zip(wt.chunks_exact(x.len())) {
-        *o = dot(row, x);
+    for (o, row) in out[c..].iter_mut().zip(wt[c * n..].chunks_exact(n)) {
+        *o = row
+            .iter()
+            .zip(x)
+            .fold(0.0, |s, (w, v)| madd::<FMA>(*w, *v, s));
     }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn model_avx2(wt: &[f32], h: &[f32], wh: &mut [f32]) {
-    model_generic(wt, h, wh)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn project_avx2(wt: &[f32], x: &[f32], out: &mut [f32]) {
-    project_generic(wt, x, out)
 }

@@ -55,16 +55,19 @@
 //!
 //! # Parameter ids (stable)
 //!
-//! | id | type | range, default |
-//! |----|------|----------------|
-//! | `iterations` | int | 1..50, 10: multiplicative updates per frame |
-//! | `mask_power` | float | 0.5..4, 2: Wiener mask exponent |
-//! | `sparsity` | float | 0..1, 0: L1 penalty on activations |
-//! | `gain_1`..`gain_4` | float, dB | -60..12, 0 (smoothed; -60 = silent) |
-//! | `mute_1`..`mute_4` | bool | false |
-//! | `solo_1`..`solo_4` | bool | false |
-//! | `capture_target` | enum | `source_1`..`source_4`, `whole_mix`; default `source_1` (index 0..4) |
-//! | `capture` | bool | false: on records, off learns |
+//! | id | name (pedalboard key) | type | range, default |
+//! |----|------|------|----------------|
+//! | `iterations` | Iterations (`iterations`) | int | 1..50, 10: multiplicative updates per frame |
+//! | `mask_power` | Mask exponent (`mask_exponent`) | float | 0.5..4, 2: Wiener mask exponent |
+//! | `sparsity` | Sparsity (`sparsity`) | float | 0..1, 0: L1 penalty on activations |
+//! | `gain_1`..`gain_4` | Source N gain (`source_N_gain_db`) | float, dB | -60..12, 0 (smoothed; -60 = silent) |
+//! | `mute_1`..`mute_4` | Source N mute (`source_N_mute`) | bool | false |
+//! | `solo_1`..`solo_4` | Source N solo (`source_N_solo`) | bool | false |
+//! | `capture_target` | Capture target (`capture_target`) | enum | "Source 1".."Source 4", "Whole mix"; default Source 1 |
+//! | `capture` | Capture (`capture`) | bool | false: on records, off learns |
+//!
+//! In the state, the enum is stored by variant id: `{"string": "source_1"}` .. `"source_4"`,
+//! `"whole_mix"`.
 //!
 //! # State (persisted fields)
 //!
@@ -95,7 +98,9 @@
 //! # For host tests
 //!
 //! To load a dictionary, set the plugin state (CLAP `state.load`, VST3 `setState`, pedalboard
-//! `raw_state`) to `{"params": {}, "fields": {"load_path": "\"/abs/path/dict.npz\""}}` or with
+//! `raw_state`: JUCE wraps the VST3 component state in XML with its own base64, see
+//! `tests/support/juce_state.py`, and `tests/support/pedalboard_smoke.py` for a working
+//! example) to `{"params": {}, "fields": {"load_path": "\"/abs/path/dict.npz\""}}` or with
 //! a `"dictionary"` field as above, then process audio: the new dictionary is installed within
 //! a few blocks after ~20 ms of wall time (the trainer's poll), before or after activation. To
 //! learn, set `capture_target`, turn `capture` on, process the clip, turn `capture` off and

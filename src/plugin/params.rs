@@ -211,11 +211,13 @@ pub const MIN_GAIN_DB: f32 = -60.0;
 /// Highest gain, dB.
 pub const MAX_GAIN_DB: f32 = 12.0;
 
-impl Default for SourceParams {
-    fn default() -> Self {
+impl SourceParams {
+    /// The parameters of source index `s` (0..4). Names are unique ("Source 1 gain", ...):
+    /// some hosts (pedalboard) key parameters by name.
+    pub fn new(s: usize) -> Self {
         Self {
             gain_db: FloatParam::new(
-                "Gain",
+                format!("Source {} gain", s + 1),
                 0.0,
                 FloatRange::Linear {
                     min: MIN_GAIN_DB,
@@ -225,8 +227,8 @@ impl Default for SourceParams {
             .with_smoother(SmoothingStyle::Linear(20.0))
             .with_step_size(0.1)
             .with_unit(" dB"),
-            mute: BoolParam::new("Mute", false),
-            solo: BoolParam::new("Solo", false),
+            mute: BoolParam::new(format!("Source {} mute", s + 1), false),
+            solo: BoolParam::new(format!("Source {} solo", s + 1), false),
         }
     }
 }
@@ -285,7 +287,7 @@ impl Default for SeparatorParams {
             .with_step_size(0.01),
             sparsity: FloatParam::new("Sparsity", 0.0, FloatRange::Linear { min: 0.0, max: 1.0 })
                 .with_step_size(0.001),
-            sources: Default::default(),
+            sources: [0, 1, 2, 3].map(SourceParams::new),
             capture_target: EnumParam::new("Capture target", CaptureTarget::Source1),
             capture: BoolParam::new("Capture", false),
             dictionary: Watched::default(),

@@ -18,8 +18,8 @@ use super::params::{
 };
 use super::realtime::Realtime;
 use crate::dsp::engine::{Engine, PreparedDictionary};
-use crate::dsp::stft::{spectrogram, Stft};
-use crate::nmf::{fit, Dictionary, FitOptions, Init, SpectrogramKind};
+use crate::dsp::stft::Stft;
+use crate::nmf::{Dictionary, FitOptions, Init, SpectrogramKind};
 
 /// How often the trainer thread looks at the persisted fields for a state load, ms.
 const POLL_MS: u64 = 20;
@@ -326,7 +326,7 @@ impl Trainer {
         self.status.progress.store(0.0, Ordering::Release);
         self.status.learning.store(true, Ordering::Release);
         let status = self.status.clone();
-        let learned = learn_dictionary(
+        let learned = learn_capture(
             &samples,
             self.session_rate(),
             &settings,
@@ -365,7 +365,7 @@ impl Trainer {
 /// (n_fft and hop n_fft/4 from `settings`, floored at 1e-6 times its maximum), then
 /// [`fit`] with NNDSVDa initialization. `observer(fraction done)` is called every iteration
 /// and stops the fit by returning false.
-pub fn learn_dictionary(
+pub fn learn_capture(
     clip: &[f32],
     sample_rate: u32,
     settings: &LearnSettings,
@@ -385,13 +385,6 @@ pub fn learn_dictionary(
         return Err("the number of components is 0".into());
     }
     let stft = Stft::new(n_fft, hop).map_err(|e| e.to_string())?;
-    let mut v = spectrogram(&stft.forward(clip), 1.0);
-    let max = v.iter().copied().fold(0.0f32, f32::max);
-    if !(max > 0.0 && max.is_finite()) {
-        return Err("the capture is silent".into());
-    }
-    let floor = 1e-6 * max;
-    v.mapv_inplace(|x| if x.is_finite() { x + floor } else { floor });
     let opts = FitOptions {
         n_components: k,
         beta: settings.beta,
@@ -399,23 +392,27 @@ pub fn learn_dictionary(
         init: Init::Nndsvda,
         ..FitOptions::default()
     };
-    let f = fit(v.view(), &opts, &mut |p| {
-        if observer(p.iteration as f32 / p.max_iter.max(1) as f32) {
-            ControlFlow::Continue(())
-        } else {
-            ControlFlow::Break(())
-        }
-    })
-    .map_err(|e| e.to_string())?;
-    let d = Dictionary {
-        w: f.w,
+    // Non-finite samples (a NaN burst on the track) would poison the whole clip.
+    let clip: Vec<f32> = clip
+        .iter()
+        .map(|x| if x.is_finite() { *x } else { 0.0 })
+        .collect();
+    let (d, _) = crate::dsp::learn_dictionary(
+        &clip,
         sample_rate,
-        n_fft,
-        hop,
-        beta: settings.beta,
-        spectrogram: SpectrogramKind::Magnitude,
-        labels: vec![label.to_string(); k],
-    };
+        &stft,
+        SpectrogramKind::Magnitude,
+        &opts,
+        label,
+        &mut |p| {
+            if observer(p.iteration as f32 / p.max_iter.max(1) as f32) {
+                ControlFlow::Continue(())
+            } else {
+                ControlFlow::Break(())
+            }
+        },
+    )
+    .map_err(|e| e.to_string())?;
     d.validate().map_err(|e| e.to_string())?;
     Ok(d)
 }

@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Separation quality of nmfsep against the scikit-learn baseline, side by side in one run.
+
+    python3 benches/quality.py [--bench ../shared/bench] [--k 16] [--beta 1] [--realtime-iters 10]
+                               [--nmfsep target/release/nmfsep] [--cases A_piano_bass ...]
+
+For every case of the bench: `nmfsep learn` on each train/<source>.wav (K components, beta),
+`nmfsep separate` of mix.wav (offline, 200 iterations) and `nmfsep separate --realtime`
+(the plugin's engine, causal), then `baseline_nmf.py --method supervised` with the same K
+and beta (scikit-learn MU, librosa STFT), each scored by the bench's `evaluate.py`
+(BSS Eval v3 via mir_eval, plus SI-SDR). Prints a Markdown table of median SDR over sources
+and the JSON of every score to --json.
+Needs the bench's Python requirements (numpy, scipy, soundfile, librosa, scikit-learn, mir_eval).
+"""
+import argparse
+import glob
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def run(cmd, **kw):
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+    return time.perf_counter() - t
+
+
+def evaluate(bench, case_dir, est_dir):
+    out = subprocess.run([sys.executable, os.path.join(bench, "evaluate.py"), case_dir, est_dir],
+                         check=True, stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bench", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "bench"))
+    ap.add_argument("--nmfsep", default="target/release/nmfsep")
+    ap.add_argument("--k", type=int, default=16)
+    ap.add_argument("--beta", type=float, default=1.0)
+    ap.add_argument("--realtime-iters", type=int, default=10)
+    ap.add_argument("--block", type=int, default=512)
+    ap.add_argument("--cases", nargs="*")
+    ap.add_argument("--json", default=None, help="write all scores here")
+    ap.add_argument("--no-baseline", action="store_true")
+    a = ap.parse_args()
+
+    bench = os.path.abspath(a.bench)
+    cases = sorted(glob.glob(os.path.join(bench, "cases", "A_*")))
+    if a.cases:
+        cases = [c for c in cases if os.path.basename(c) in a.cases]
+    results = {}
+    rows = []
+    for case in cases:
+        name = os.path.basename(case)
+        sources = sorted(os.path.splitext(os.path.basename(p))[0] for p in glob.glob(os.path.join(case, "stems", "*.wav")))
+        with tempfile.TemporaryDirectory() as tmp:
+            t_learn = 0.0
+            args = []
+            for s in sources:
+                npz = os.path.join(tmp, s + ".npz")
+                t_learn += run([a.nmfsep, "learn", os.path.join(case, "train", s + ".wav"), "--components", str(a.k),
+                                "--beta", str(a.beta), "-o", npz])
+                args += ["--source", f"{s}={npz}"]
+            mix = os.path.join(case, "mix.wav")
+            off, rt, sk = (os.path.join(tmp, d) for d in ("offline", "realtime", "sklearn"))
+            t_off = run([a.nmfsep, "separate", mix, *args, "-o", off])
+            t_rt = run([a.nmfsep, "separate", mix, *args, "-o", rt, "--realtime", "--block", str(a.block),
+                        "--iterations", str(a.realtime_iters)])
+            r = {"offline": evaluate(bench, case, off), "realtime": evaluate(bench, case, rt),
+                 "time_s": {"learn": round(t_learn, 2), "separate": round(t_off, 2), "realtime": round(t_rt, 2)}}
+            if not a.no_baseline:
+                t_sk = run([sys.executable, os.path.join(bench, "baseline_nmf.py"), case, sk, "--method", "supervised",
+                            "--beta", str(a.beta), "--k", str(a.k)])
+                r["sklearn"] = evaluate(bench, case, sk)
+                r["time_s"]["sklearn_total"] = round(t_sk, 2)
+        results[name] = r
+        med = lambda key, m="SDR": r[key]["median"][m] if key in r else float("nan")
+        rows.append((name, med("sklearn"), med("offline"), med("realtime"), med("sklearn", "SI-SDR"), med("offline", "SI-SDR"),
+                     med("realtime", "SI-SDR"), r["time_s"]))
+        print(f"{name}: sklearn {med('sklearn'):.2f} dB, nmfsep offline {med('offline'):.2f} dB, realtime {med('realtime'):.2f} dB",
+              file=sys.stderr)
+
+    print(f"Median over sources, dB. Supervised: K={a.k} per source, beta={a.beta}, n_fft 2048, hop 512, "
+          f"200 iterations; realtime: {a.realtime_iters} iterations per frame, blocks of {a.block}.\n")
+    print("| case | SDR sklearn | SDR nmfsep offline | SDR nmfsep realtime | SI-SDR sklearn | SI-SDR offline | SI-SDR realtime |")
+    print("|---|---|---|---|---|---|---|")
+    for n, *v, _ in rows:
+        print(f"| {n} | " + " | ".join(f"{x:.2f}" for x in v) + " |")
+    print("\n| case | learn (s) | separate (s) | realtime (s) | sklearn learn+separate (s) |")
+    print("|---|---|---|---|---|")
+    for n, *_, t in rows:
+        print(f"| {n} | {t['learn']} | {t['separate']} | {t['realtime']} | {t.get('sklearn_total', '-')} |")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,572 @@
+//! The work of each `nmfsep` command, on library types; errors carry one-line messages.
+
+use std::io::IsTerminal;
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use ndarray::Array2;
+use realfft::num_complex::Complex32;
+
+use super::output::{StagedDir, StagedFile};
+use super::{ChannelsArg, Command, DecomposeArgs, FitArgs, LearnArgs, SeparateArgs, StftArgs};
+use crate::audio::{read_audio, write_wav_f32, Audio};
+use crate::dsp::engine::{run_offline, Engine, EngineParams, PreparedDictionary, MAX_SOURCES};
+use crate::dsp::learn_dictionary;
+use crate::dsp::separate::mask_sources;
+use crate::dsp::stft::floored_mean_spectrogram;
+use crate::dsp::{self, spectrogram, ChannelMode, SeparateOptions, Stft};
+use crate::nmf::{self, Dictionary, FitOptions, SpectrogramKind};
+use crate::plot::{plot_factorization, PlotInput};
+
+/// Runs one command.
+///
+/// # Errors
+/// Any failure, with a message naming the file or setting at fault.
+pub fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Learn(a) => learn(&a),
+        Command::Separate(a) => separate(&a),
+        Command::Decompose(a) => decompose(&a),
+    }
+}
+
+/// Reads an audio file and rejects silence.
+fn read_input(path: &Path) -> Result<Audio> {
+    let audio = read_audio(path)?;
+    if audio.peak() == 0.0 {
+        bail!("{} is silent (all samples are zero)", path.display());
+    }
+    Ok(audio)
+}
+
+fn make_stft(a: &StftArgs) -> Result<Stft> {
+    Ok(Stft::new(a.n_fft, a.hop)?)
+}
+
+fn kind(power: bool) -> SpectrogramKind {
+    if power {
+        SpectrogramKind::Power
+    } else {
+        SpectrogramKind::Magnitude
+    }
+}
+
+/// Output names become file names: keep them to letters, digits, `_`, `-`, `.`.
+fn check_name(name: &str, what: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if !ok {
+        bail!("{what} name {name:?} must be letters, digits, '_', '-' or '.' (and not start with '.')");
+    }
+    Ok(())
+}
+
+/// The mean over channels of |X|^e, plus the floor 1e-6 * max (as the scikit-learn baseline),
+/// n_bins x n_frames.
+fn mean_spectrogram(specs: &[Array2<Complex32>], exponent: f32) -> Array2<f32> {
+    floored_mean_spectrogram(&specs.iter().collect::<Vec<_>>(), exponent)
+}
+
+/// Fit settings from the command line.
+fn fit_options(k: usize, f: &FitArgs) -> Result<FitOptions> {
+    if k == 0 {
+        bail!("--components must be at least 1");
+    }
+    if f.iterations == 0 {
+        bail!("--iterations must be at least 1");
+    }
+    Ok(FitOptions {
+        n_components: k,
+        beta: f.beta,
+        max_iter: f.iterations,
+        tol: f.tol,
+        seed: f.seed,
+        init: f.init.into(),
+        sparsity: f.sparsity,
+        cost_every: 10,
+    })
+}
+
+/// Runs `job` with a progress bar on stderr fed by its fit observer (hidden when stderr is
+/// not a terminal).
+fn with_progress<T>(
+    iterations: usize,
+    job: impl FnOnce(&mut dyn FnMut(nmf::Progress) -> ControlFlow<()>) -> Result<T, nmf::NmfError>,
+) -> Result<T> {
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::new(iterations as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "fitting NMF [{bar:40}] {pos}/{len} iterations {elapsed_precise} {msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    let result = job(&mut |p| {
+        bar.set_position(p.iteration as u64 + 1);
+        if let Some(c) = p.cost {
+            bar.set_message(format!("cost {c:.4e}"));
+        }
+        ControlFlow::Continue(())
+    });
+    bar.finish_and_clear();
+    Ok(result?)
+}
+
+/// Fits W and H with a progress bar.
+fn fit_with_progress(v: &Array2<f32>, k: usize, f: &FitArgs) -> Result<nmf::Factorization> {
+    let opts = fit_options(k, f)?;
+    with_progress(f.iterations, |observer| nmf::fit(v.view(), &opts, observer))
+}
+
+fn cost_title(beta: f32, n_iter: usize) -> String {
+    format!("beta divergence (beta = {beta}), {n_iter} iterations")
+}
+
+/// Magnitude spectrogram of the mono downmix of `channels`, for plots.
+fn plot_spectrogram(stft: &Stft, channels: &[Vec<f32>]) -> Array2<f32> {
+    let n = channels.len() as f32;
+    let mono: Vec<f32> = (0..channels[0].len())
+        .map(|i| channels.iter().map(|c| c[i]).sum::<f32>() / n)
+        .collect();
+    spectrogram(&stft.forward(&mono), 1.0)
+}
+
+fn learn(a: &LearnArgs) -> Result<()> {
+    let t0 = Instant::now();
+    let stft = make_stft(&a.stft)?;
+    let label = match &a.label {
+        Some(l) => l.clone(),
+        None => a
+            .output
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("cannot take a label from {}", a.output.display()))?,
+    };
+    if label.is_empty() {
+        bail!("the label must not be empty");
+    }
+    check_png(a.plot.as_deref())?;
+    let out = StagedFile::new(&a.output)?;
+    let plot = a.plot.as_deref().map(StagedFile::new).transpose()?;
+
+    let audio = read_input(&a.input)?;
+    let kind = kind(a.fit.power);
+    let opts = fit_options(a.components, &a.fit)?;
+    let (dict, fact) = with_progress(a.fit.iterations, |observer| {
+        learn_dictionary(
+            &audio.mono(),
+            audio.sample_rate,
+            &stft,
+            kind,
+            &opts,
+            &label,
+            observer,
+        )
+    })?;
+    dict.save(out.tmp())?;
+    if let Some(p) = &plot {
+        plot_factorization(
+            p.tmp(),
+            &PlotInput {
+                sample_rate: audio.sample_rate,
+                n_fft: stft.n_fft(),
+                hop: stft.hop(),
+                w: Some(fact.w.view()),
+                h: Some(fact.h.view()),
+                cost: &fact.cost,
+                cost_title: cost_title(a.fit.beta, fact.n_iter),
+                spectrograms: vec![],
+            },
+        )?;
+    }
+    out.commit()?;
+    if let Some(p) = plot {
+        p.commit()?;
+    }
+    println!(
+        "learned {} components labelled {label:?} from {} ({:.1} s, {} Hz, {} ch) in {} iterations, cost {:.4e} -> {} ({:.1} s)",
+        a.components,
+        a.input.display(),
+        audio.duration_s(),
+        audio.sample_rate,
+        audio.n_channels(),
+        fact.n_iter,
+        fact.cost.last().map_or(f64::NAN, |c| c.cost),
+        a.output.display(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn check_png(p: Option<&Path>) -> Result<()> {
+    if let Some(p) = p {
+        let ok = p
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("png"));
+        if !ok {
+            bail!("--plot {} must end in .png", p.display());
+        }
+    }
+    Ok(())
+}
+
+/// Parses `NAME=PATH`.
+fn parse_source(s: &str) -> Result<(String, &Path)> {
+    let (name, path) = s
+        .split_once('=')
+        .ok_or_else(|| anyhow!("--source {s:?} must be NAME=PATH"))?;
+    check_name(name, "source")?;
+    if path.is_empty() {
+        bail!("--source {s:?} has no dictionary path");
+    }
+    Ok((name.to_string(), Path::new(path)))
+}
+
+fn separate(a: &SeparateArgs) -> Result<()> {
+    let t0 = Instant::now();
+    let mut sources = Vec::new();
+    for s in &a.sources {
+        let (name, path) = parse_source(s)?;
+        if sources.iter().any(|(n, _)| *n == name) {
+            bail!("source name {name:?} is given twice");
+        }
+        sources.push((name, path));
+    }
+    let iterations = a.iterations.unwrap_or(if a.realtime { 10 } else { 200 });
+    if iterations == 0 {
+        bail!("--iterations must be at least 1");
+    }
+    if a.realtime && a.block == 0 {
+        bail!("--block must be at least 1 sample");
+    }
+    if a.realtime && a.channels == ChannelsArg::Independent {
+        bail!(
+            "--realtime shares activations across channels; --channels independent is offline only"
+        );
+    }
+    if a.realtime && sources.len() > MAX_SOURCES {
+        bail!(
+            "--realtime separates at most {MAX_SOURCES} sources, {} given",
+            sources.len()
+        );
+    }
+    if !(a.mask_power.is_finite() && a.mask_power > 0.0) {
+        bail!("--mask-power must be positive");
+    }
+    check_png(a.plot.as_deref())?;
+    let mut dir = StagedDir::new(&a.output)?;
+    let plot = a.plot.as_deref().map(StagedFile::new).transpose()?;
+
+    let mut dicts = Vec::new();
+    for (name, path) in &sources {
+        let mut d = Dictionary::load(path)?;
+        d.labels.iter_mut().for_each(|l| l.clone_from(name));
+        dicts.push(d);
+    }
+    for (d, (_, p)) in dicts.iter().zip(&sources).skip(1) {
+        let (f, fp) = (&dicts[0], sources[0].1);
+        if (d.sample_rate, d.n_fft, d.hop, d.spectrogram)
+            != (f.sample_rate, f.n_fft, f.hop, f.spectrogram)
+            || d.beta != f.beta
+        {
+            bail!(
+                "dictionaries do not match: {} is {} Hz, n_fft {}, hop {}, beta {}, {:?}; {} is {} Hz, n_fft {}, hop {}, beta {}, {:?}",
+                fp.display(), f.sample_rate, f.n_fft, f.hop, f.beta, f.spectrogram,
+                p.display(), d.sample_rate, d.n_fft, d.hop, d.beta, d.spectrogram
+            );
+        }
+    }
+    let dict = Dictionary::concat(&dicts)?;
+
+    let audio = read_input(&a.input)?;
+    dict.check_matches(audio.sample_rate, dict.n_fft)
+        .with_context(|| {
+            format!(
+                "{} does not fit {}",
+                sources[0].1.display(),
+                a.input.display()
+            )
+        })?;
+    if a.realtime {
+        return separate_realtime(a, &dict, &audio, iterations, dir, plot, t0);
+    }
+    let opts = SeparateOptions {
+        iterations,
+        mask_power: a.mask_power,
+        sparsity: a.sparsity,
+        channels: match a.channels {
+            ChannelsArg::Shared => ChannelMode::Shared,
+            ChannelsArg::Independent => ChannelMode::Independent,
+        },
+    };
+    let sep = dsp::separate(&audio.channels, audio.sample_rate, &dict, &opts)?;
+    for (name, chans) in sep.sources.iter().zip(&sep.audio) {
+        let path = dir.file(&format!("{name}.wav"));
+        write_wav_f32(&path, audio.sample_rate, chans)?;
+    }
+    if let Some(p) = &plot {
+        let stft = Stft::new(dict.n_fft, dict.hop)?;
+        plot_factorization(
+            p.tmp(),
+            &PlotInput {
+                sample_rate: audio.sample_rate,
+                n_fft: dict.n_fft,
+                hop: dict.hop,
+                w: None,
+                h: Some(sep.h.view()),
+                cost: &sep.cost,
+                cost_title: cost_title(dict.beta, iterations),
+                spectrograms: sep
+                    .sources
+                    .iter()
+                    .zip(&sep.audio)
+                    .map(|(n, c)| (n.clone(), plot_spectrogram(&stft, c)))
+                    .collect(),
+            },
+        )?;
+    }
+    dir.commit()?;
+    if let Some(p) = plot {
+        p.commit()?;
+    }
+    println!(
+        "separated {} ({:.1} s, {} Hz, {} ch) into {} -> {} ({:.1} s)",
+        a.input.display(),
+        audio.duration_s(),
+        audio.sample_rate,
+        audio.n_channels(),
+        sep.sources.join(", "),
+        a.output.display(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `separate --realtime`: the plugin's engine over the file in host-sized blocks.
+fn separate_realtime(
+    a: &SeparateArgs,
+    dict: &Dictionary,
+    audio: &Audio,
+    iterations: usize,
+    mut dir: StagedDir,
+    plot: Option<StagedFile>,
+    t0: Instant,
+) -> Result<()> {
+    let prepared = PreparedDictionary::by_labels(dict)?;
+    let mut engine = Engine::new(audio.sample_rate as f32, audio.n_channels());
+    engine.set_dictionary(Some(Box::new(prepared)));
+    engine.set_params(&EngineParams {
+        iterations,
+        mask_power: a.mask_power,
+        sparsity: a.sparsity,
+        ..EngineParams::default()
+    });
+    engine.reset();
+    let (_, sources) = run_offline(&mut engine, &audio.channels, a.block);
+    let names = dict.sources();
+    for (name, chans) in names.iter().zip(&sources) {
+        write_wav_f32(&dir.file(&format!("{name}.wav")), audio.sample_rate, chans)?;
+    }
+    if let Some(p) = &plot {
+        let stft = Stft::new(dict.n_fft, dict.hop)?;
+        plot_factorization(
+            p.tmp(),
+            &PlotInput {
+                sample_rate: audio.sample_rate,
+                n_fft: dict.n_fft,
+                hop: dict.hop,
+                w: None,
+                h: None,
+                cost: &[],
+                cost_title: String::new(),
+                spectrograms: names
+                    .iter()
+                    .zip(&sources)
+                    .map(|(n, c)| (n.clone(), plot_spectrogram(&stft, c)))
+                    .collect(),
+            },
+        )?;
+    }
+    dir.commit()?;
+    if let Some(p) = plot {
+        p.commit()?;
+    }
+    println!(
+        "separated {} ({:.1} s, {} Hz, {} ch) in real-time mode ({} iterations per frame, blocks of {}, latency {} samples compensated) into {} -> {} ({:.1} s)",
+        a.input.display(),
+        audio.duration_s(),
+        audio.sample_rate,
+        audio.n_channels(),
+        iterations,
+        a.block,
+        engine.latency_samples(),
+        names.join(", "),
+        a.output.display(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Parses `--group` values ("melody=0,2 noise=1", repeatable) into named groups of component
+/// indices < `k`; components in no group form a last group `rest`.
+///
+/// # Errors
+/// On bad syntax or names, an index >= `k`, an index in two groups, a name used twice, or
+/// a group named `rest` while some component is in no group.
+pub fn parse_groups(specs: &[String], k: usize) -> Result<(Vec<String>, Vec<Vec<usize>>)> {
+    let mut names: Vec<String> = Vec::new();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut owner: Vec<Option<usize>> = vec![None; k];
+    for entry in specs.iter().flat_map(|s| s.split_whitespace()) {
+        let (name, list) = entry
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--group {entry:?} must be NAME=I,J,.."))?;
+        check_name(name, "group")?;
+        if names.iter().any(|n| n == name) {
+            bail!("group name {name:?} is given twice");
+        }
+        let mut idx = Vec::new();
+        for i in list.split(',').filter(|s| !s.is_empty()) {
+            let i: usize = i
+                .trim()
+                .parse()
+                .map_err(|_| anyhow!("--group {entry:?}: {i:?} is not a component index"))?;
+            if i >= k {
+                bail!(
+                    "--group {entry:?}: component {i} is out of range (0..{})",
+                    k - 1
+                );
+            }
+            if let Some(g) = owner[i] {
+                bail!("component {i} is in two groups ({} and {name})", names[g]);
+            }
+            owner[i] = Some(names.len());
+            idx.push(i);
+        }
+        if idx.is_empty() {
+            bail!("--group {entry:?} names no component");
+        }
+        names.push(name.to_string());
+        groups.push(idx);
+    }
+    let rest: Vec<usize> = (0..k).filter(|&i| owner[i].is_none()).collect();
+    if !rest.is_empty() {
+        if names.iter().any(|n| n == "rest") {
+            bail!("components {rest:?} are in no group, and the name \"rest\" for them is taken");
+        }
+        names.push("rest".into());
+        groups.push(rest);
+    }
+    Ok((names, groups))
+}
+
+fn decompose(a: &DecomposeArgs) -> Result<()> {
+    let t0 = Instant::now();
+    let stft = make_stft(&a.stft)?;
+    let k = a.components;
+    if k == 0 {
+        bail!("--components must be at least 1");
+    }
+    if !(a.mask_power.is_finite() && a.mask_power > 0.0) {
+        bail!("--mask-power must be positive");
+    }
+    let (names, groups) = if a.groups.is_empty() {
+        (
+            (0..k).map(|i| format!("component_{i}")).collect(),
+            (0..k).map(|i| vec![i]).collect(),
+        )
+    } else {
+        parse_groups(&a.groups, k)?
+    };
+    check_png(a.plot.as_deref())?;
+    let mut dir = StagedDir::new(&a.output)?;
+    let plot = a.plot.as_deref().map(StagedFile::new).transpose()?;
+
+    let audio = read_input(&a.input)?;
+    let e = kind(a.fit.power).exponent();
+    let specs: Vec<Array2<Complex32>> = audio.channels.iter().map(|c| stft.forward(c)).collect();
+    let v = mean_spectrogram(&specs, e);
+    let fact = fit_with_progress(&v, k, &a.fit)?;
+    let refs: Vec<&Array2<Complex32>> = specs.iter().collect();
+    let outputs = mask_sources(
+        &stft,
+        &refs,
+        fact.w.view(),
+        fact.h.view(),
+        &groups,
+        e,
+        a.mask_power,
+        audio.len(),
+    );
+    for (name, chans) in names.iter().zip(&outputs) {
+        let path = dir.file(&format!("{name}.wav"));
+        write_wav_f32(&path, audio.sample_rate, chans)?;
+    }
+    if let Some(p) = &plot {
+        plot_factorization(
+            p.tmp(),
+            &PlotInput {
+                sample_rate: audio.sample_rate,
+                n_fft: stft.n_fft(),
+                hop: stft.hop(),
+                w: Some(fact.w.view()),
+                h: Some(fact.h.view()),
+                cost: &fact.cost,
+                cost_title: cost_title(a.fit.beta, fact.n_iter),
+                spectrograms: names
+                    .iter()
+                    .zip(&outputs)
+                    .map(|(n, c)| (n.clone(), plot_spectrogram(&stft, c)))
+                    .collect(),
+            },
+        )?;
+    }
+    dir.commit()?;
+    if let Some(p) = plot {
+        p.commit()?;
+    }
+    println!(
+        "decomposed {} ({:.1} s, {} Hz, {} ch) into {k} components, {} iterations, outputs {} -> {} ({:.1} s)",
+        a.input.display(),
+        audio.duration_s(),
+        audio.sample_rate,
+        audio.n_channels(),
+        fact.n_iter,
+        names.join(", "),
+        a.output.display(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_parse_and_rest() {
+        let (n, g) = parse_groups(&["melody=0,2 noise=1".into()], 5).unwrap();
+        assert_eq!(n, ["melody", "noise", "rest"]);
+        assert_eq!(g, vec![vec![0, 2], vec![1], vec![3, 4]]);
+        let (n, _) = parse_groups(&["a=0".into(), "b=1".into()], 2).unwrap();
+        assert_eq!(n, ["a", "b"]);
+        assert!(parse_groups(&["a=0,5".into()], 5).is_err());
+        assert!(parse_groups(&["a=0 b=0".into()], 5).is_err());
+        assert!(parse_groups(&["a=0 a=1".into()], 5).is_err());
+        assert!(parse_groups(&["rest=0".into()], 5).is_err());
+        assert!(parse_groups(&["../x=0".into()], 5).is_err());
+        assert!(parse_groups(&["a".into()], 5).is_err());
+    }
+}

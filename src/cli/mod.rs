@@ -1,0 +1,254 @@
+//! The `nmfsep` command-line tool: argument parsing and the three commands.
+//!
+//! - `learn`: a dictionary (templates W, n_bins x K) from a clip of one source, saved as .npz;
+//! - `separate`: a mixture into the sources of one or more dictionaries (W fixed, H fitted);
+//! - `decompose`: unsupervised NMF of a mixture, one output per component or group.
+//!
+//! # Channels
+//! `learn` and `decompose` fit on one spectrogram: the mean over channels of each channel's
+//! STFT magnitude (power with `--power`), so a dictionary is independent of the channel
+//! count. `separate` by default (`--channels shared`) fits one set of activations H on the
+//! mean of the channels' spectrograms and applies the same Wiener masks to every channel
+//! (what the real-time engine does; a source keeps its stereo image); `--channels
+//! independent` fits H per channel instead. `decompose` always shares H. Outputs keep the
+//! input's channel count and sample rate, as 32-bit float WAV, and add up to the input.
+//!
+//! # Errors
+//! Every failure prints one line `nmfsep: error: ...` on stderr, exits with code 1 (2 for
+//! usage errors), and leaves no output file (see [`output`]).
+
+pub mod commands;
+pub mod output;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const CHANNELS_HELP: &str = "\
+Channels: learn and decompose fit the mean over channels of the channels' spectrograms. \
+separate --channels shared (default) fits one set of activations on that mean and applies \
+the same masks to every channel, like the real-time engine; --channels independent fits \
+each channel on its own. Outputs are 32-bit float WAV files with the input's sample rate \
+and channel count, and add up to the input.";
+
+/// Sound separation with non-negative matrix factorization (NMF).
+#[derive(Parser, Debug)]
+#[command(name = "nmfsep", version, about, after_help = CHANNELS_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Learn a dictionary of spectral templates from a clip of one source.
+    #[command(after_help = CHANNELS_HELP)]
+    Learn(LearnArgs),
+    /// Separate a mixture into the sources of one or more dictionaries.
+    #[command(after_help = CHANNELS_HELP)]
+    Separate(SeparateArgs),
+    /// Unsupervised NMF of a mixture: one output per component or per group of components.
+    #[command(after_help = CHANNELS_HELP)]
+    Decompose(DecomposeArgs),
+}
+
+/// Starting point of the fit.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InitArg {
+    /// Non-negative double SVD, zeros filled with the mean (deterministic given the seed).
+    Nndsvda,
+    /// Uniform random, from the seed.
+    Random,
+}
+
+impl From<InitArg> for crate::nmf::Init {
+    fn from(i: InitArg) -> Self {
+        match i {
+            InitArg::Nndsvda => crate::nmf::Init::Nndsvda,
+            InitArg::Random => crate::nmf::Init::Random,
+        }
+    }
+}
+
+/// How channels share activations in `separate`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChannelsArg {
+    /// One H from the mean spectrogram of all channels, same masks on every channel.
+    Shared,
+    /// One H per channel.
+    Independent,
+}
+
+/// STFT settings.
+#[derive(Args, Debug, Clone)]
+pub struct StftArgs {
+    /// STFT frame length in samples (power of two, 512..8192).
+    #[arg(long, default_value_t = 2048)]
+    pub n_fft: usize,
+    /// STFT hop in samples (1..n_fft/2).
+    #[arg(long, default_value_t = 512)]
+    pub hop: usize,
+}
+
+/// Settings of an NMF fit that learns W and H.
+#[derive(Args, Debug, Clone)]
+pub struct FitArgs {
+    /// Beta of the divergence: 0 Itakura-Saito, 1 Kullback-Leibler, 2 Euclidean.
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    pub beta: f32,
+    /// Maximum number of multiplicative-update iterations.
+    #[arg(long, default_value_t = 200)]
+    pub iterations: usize,
+    /// Stop when the cost decrease (relative to the initial cost) between two checks, every
+    /// 10 iterations, falls below this. 0 runs all iterations.
+    #[arg(long, default_value_t = 1e-4)]
+    pub tol: f64,
+    /// Seed of the initialization.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Initialization.
+    #[arg(long, value_enum, default_value_t = InitArg::Nndsvda)]
+    pub init: InitArg,
+    /// L1 penalty weight on the activations H (0 = none).
+    #[arg(long, default_value_t = 0.0)]
+    pub sparsity: f32,
+    /// Factorize the power spectrogram |X|^2 instead of the magnitude |X|.
+    #[arg(long)]
+    pub power: bool,
+}
+
+/// `nmfsep learn`.
+#[derive(Args, Debug)]
+pub struct LearnArgs {
+    /// Audio clip of one source (WAV, FLAC, MP3, Ogg Vorbis); channels are mixed down.
+    pub input: PathBuf,
+    /// Output dictionary (.npz).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Number of components K (templates).
+    #[arg(short = 'k', long, default_value_t = 16)]
+    pub components: usize,
+    /// Source label stored with every component (default: file stem of --output).
+    #[arg(long)]
+    pub label: Option<String>,
+    #[command(flatten)]
+    pub stft: StftArgs,
+    #[command(flatten)]
+    pub fit: FitArgs,
+    /// Also draw W, H and the cost curve into this PNG file.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+}
+
+/// `nmfsep separate`.
+#[derive(Args, Debug)]
+pub struct SeparateArgs {
+    /// Audio mixture (WAV, FLAC, MP3, Ogg Vorbis).
+    pub input: PathBuf,
+    /// A source as NAME=DICTIONARY.npz (repeat for each source). All components of the
+    /// dictionary are labelled NAME; the output is OUTDIR/NAME.wav.
+    #[arg(short, long = "source", value_name = "NAME=PATH", required = true)]
+    pub sources: Vec<String>,
+    /// Output folder (created if missing).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Multiplicative-update iterations of the activation fit (W fixed) [default: 200, or
+    /// 10 per frame with --realtime].
+    #[arg(long)]
+    pub iterations: Option<usize>,
+    /// Exponent p of the Wiener masks Y_s^p / sum_j Y_j^p on magnitude models (2 = classic).
+    #[arg(long, default_value_t = 2.0)]
+    pub mask_power: f32,
+    /// L1 penalty weight on the activations H.
+    #[arg(long, default_value_t = 0.0)]
+    pub sparsity: f32,
+    /// How channels share activations.
+    #[arg(long, value_enum, default_value_t = ChannelsArg::Shared)]
+    pub channels: ChannelsArg,
+    /// Also draw H, the cost curve and the outputs' spectrograms into this PNG file.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Run the plugin's real-time engine over the file instead of the offline fit: causal,
+    /// frame by frame (warm start, `--iterations` per frame, default 10), in host blocks of
+    /// `--block` samples; outputs are latency-compensated. At most 4 sources.
+    #[arg(long)]
+    pub realtime: bool,
+    /// Host block size in samples for `--realtime`.
+    #[arg(long, default_value_t = 512, requires = "realtime")]
+    pub block: usize,
+}
+
+/// `nmfsep decompose`.
+#[derive(Args, Debug)]
+pub struct DecomposeArgs {
+    /// Audio mixture (WAV, FLAC, MP3, Ogg Vorbis).
+    pub input: PathBuf,
+    /// Number of components S.
+    #[arg(short = 'k', long)]
+    pub components: usize,
+    /// Output folder (created if missing): component_0.wav .. component_{S-1}.wav, or one
+    /// file per group.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Groups of components, e.g. "melody=0,2 noise=1" (repeatable). One output NAME.wav per
+    /// group; components in no group go to rest.wav.
+    #[arg(long = "group", value_name = "NAME=I,J,..")]
+    pub groups: Vec<String>,
+    /// Exponent p of the Wiener masks on magnitude models.
+    #[arg(long, default_value_t = 2.0)]
+    pub mask_power: f32,
+    #[command(flatten)]
+    pub stft: StftArgs,
+    #[command(flatten)]
+    pub fit: FitArgs,
+    /// Also draw W, H, the cost curve and the outputs' spectrograms into this PNG file.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+}
+
+/// Runs the tool on `std::env::args` and returns the process exit code: 0 success, 1 error,
+/// 2 usage error. Errors are printed as one line `nmfsep: error: ...` on stderr.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            return match e.kind() {
+                ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    let _ = e.print();
+                    if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                        2
+                    } else {
+                        0
+                    }
+                }
+                _ => {
+                    // clap's message, without its usage block, on one line.
+                    let text = e.to_string();
+                    let body = text
+                        .split("\nUsage:")
+                        .next()
+                        .unwrap_or("")
+                        .split("\nFor more information")
+                        .next()
+                        .unwrap_or("");
+                    let body = body.split_whitespace().collect::<Vec<_>>().join(" ");
+                    let body = body.strip_prefix("error: ").unwrap_or(&body);
+                    eprintln!("nmfsep: error: {body} (see nmfsep --help)");
+                    2
+                }
+            };
+        }
+    };
+    match commands::run(cli.command) {
+        Ok(()) => 0,
+        Err(e) => {
+            let msg = format!("{e:#}").replace('\n', " ");
+            eprintln!("nmfsep: error: {msg}");
+            1
+        }
+    }
+}

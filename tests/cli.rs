@@ -1,0 +1,485 @@
+//! End-to-end tests of the `nmfsep` binary on examples/piano_bass.
+
+use nmf_separator::metrics::si_sdr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn example(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/piano_bass")
+        .join(rel)
+}
+
+fn nmfsep<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nmfsep"))
+        .args(args)
+        .output()
+        .expect("run nmfsep")
+}
+
+fn ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "nmfsep failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// `channels[channel][sample]` and the spec of a WAV file, full scale +-1.
+fn read_wav(path: &Path) -> (hound::WavSpec, Vec<Vec<f32>>) {
+    let mut r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    let spec = r.spec();
+    let n = spec.channels as usize;
+    let flat: Vec<f32> = match spec.sample_format {
+        hound::SampleFormat::Float => r.samples::<f32>().map(Result::unwrap).collect(),
+        hound::SampleFormat::Int => {
+            let scale = (1u64 << (spec.bits_per_sample - 1)) as f32;
+            r.samples::<i32>()
+                .map(|s| s.unwrap() as f32 / scale)
+                .collect()
+        }
+    };
+    let chans = (0..n)
+        .map(|c| flat.iter().skip(c).step_by(n).copied().collect())
+        .collect();
+    (spec, chans)
+}
+
+fn write_wav(path: &Path, rate: u32, chans: &[Vec<f32>]) {
+    let spec = hound::WavSpec {
+        channels: chans.len() as u16,
+        sample_rate: rate,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for i in 0..chans.first().map_or(0, Vec::len) {
+        for c in chans {
+            w.write_sample(c[i]).unwrap();
+        }
+    }
+    w.finalize().unwrap();
+}
+
+/// ||sum of outputs - input|| / ||input|| over all channels; checks shapes on the way.
+fn sum_error(input: &Path, outputs: &[PathBuf]) -> f64 {
+    let (ispec, x) = read_wav(input);
+    let mut sum = vec![vec![0.0f64; x[0].len()]; x.len()];
+    for o in outputs {
+        let (spec, y) = read_wav(o);
+        assert_eq!(spec.sample_rate, ispec.sample_rate, "{o:?} sample rate");
+        assert_eq!(spec.channels, ispec.channels, "{o:?} channels");
+        assert_eq!(
+            spec.sample_format,
+            hound::SampleFormat::Float,
+            "{o:?} format"
+        );
+        assert_eq!(spec.bits_per_sample, 32, "{o:?} bits");
+        assert_eq!(y[0].len(), x[0].len(), "{o:?} length");
+        for (s, c) in sum.iter_mut().zip(&y) {
+            s.iter_mut().zip(c).for_each(|(a, b)| *a += f64::from(*b));
+        }
+    }
+    let (mut num, mut den) = (0.0, 0.0);
+    for (s, c) in sum.iter().zip(&x) {
+        for (a, b) in s.iter().zip(c) {
+            num += (a - f64::from(*b)).powi(2);
+            den += f64::from(*b).powi(2);
+        }
+    }
+    (num / den).sqrt()
+}
+
+/// Every path under `dir`, sorted (to check that failures leave nothing behind).
+fn listing(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(listing(&p));
+        }
+        out.push(p);
+    }
+    out.sort();
+    out
+}
+
+fn learn(dir: &Path, source: &str, extra: &[&str]) -> PathBuf {
+    let out = dir.join(format!("{source}.npz"));
+    let train = example(&format!("train/{source}.wav"));
+    let mut args: Vec<String> = vec![
+        "learn".into(),
+        train.display().to_string(),
+        "--components".into(),
+        "16".into(),
+        "--beta".into(),
+        "1".into(),
+        "-o".into(),
+        out.display().to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    ok(&nmfsep(&args));
+    assert!(out.is_file());
+    out
+}
+
+#[test]
+fn learn_separate_decompose_sum_to_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let piano = learn(
+        d,
+        "piano",
+        &[
+            "--iterations",
+            "50",
+            "--plot",
+            &d.join("piano.png").display().to_string(),
+        ],
+    );
+    let bass = learn(d, "bass", &["--iterations", "50"]);
+    let png = std::fs::read(d.join("piano.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+
+    let mix = example("mix.wav");
+    let sep = d.join("sep");
+    ok(&nmfsep(&[
+        "separate".as_ref(),
+        mix.as_os_str(),
+        "--source".as_ref(),
+        format!("piano={}", piano.display()).as_ref(),
+        "--source".as_ref(),
+        format!("bass={}", bass.display()).as_ref(),
+        "-o".as_ref(),
+        sep.as_os_str(),
+        "--iterations".as_ref(),
+        "50".as_ref(),
+    ]));
+    let outs = vec![sep.join("piano.wav"), sep.join("bass.wav")];
+    let err = sum_error(&mix, &outs);
+    assert!(err < 1e-4, "separate: sum error {err}");
+    assert_eq!(listing(&sep).len(), 2);
+
+    // The plugin's engine over the file, in odd host blocks: latency-compensated outputs of
+    // the input's length that add up to it.
+    let rt = d.join("rt");
+    ok(&nmfsep(&[
+        "separate".as_ref(),
+        mix.as_os_str(),
+        "--source".as_ref(),
+        format!("piano={}", piano.display()).as_ref(),
+        "--source".as_ref(),
+        format!("bass={}", bass.display()).as_ref(),
+        "-o".as_ref(),
+        rt.as_os_str(),
+        "--realtime".as_ref(),
+        "--block".as_ref(),
+        "37".as_ref(),
+    ]));
+    let outs = vec![rt.join("piano.wav"), rt.join("bass.wav")];
+    let err = sum_error(&mix, &outs);
+    assert!(err < 1e-4, "separate --realtime: sum error {err}");
+
+    let dec = d.join("dec");
+    ok(&nmfsep(&[
+        "decompose".as_ref(),
+        mix.as_os_str(),
+        "--components".as_ref(),
+        "4".as_ref(),
+        "--beta".as_ref(),
+        "1".as_ref(),
+        "-o".as_ref(),
+        dec.as_os_str(),
+        "--group".as_ref(),
+        "melody=0,2 noise=1".as_ref(),
+        "--iterations".as_ref(),
+        "50".as_ref(),
+        "--plot".as_ref(),
+        d.join("dec.png").as_os_str(),
+    ]));
+    let outs: Vec<PathBuf> = ["melody", "noise", "rest"]
+        .iter()
+        .map(|n| dec.join(format!("{n}.wav")))
+        .collect();
+    let err = sum_error(&mix, &outs);
+    assert!(err < 1e-4, "decompose --group: sum error {err}");
+    assert_eq!(listing(&dec).len(), 3);
+    assert!(d.join("dec.png").is_file());
+
+    // Without --group: one file per component.
+    let comp = d.join("comp");
+    ok(&nmfsep(&[
+        "decompose".as_ref(),
+        mix.as_os_str(),
+        "--components".as_ref(),
+        "3".as_ref(),
+        "-o".as_ref(),
+        comp.as_os_str(),
+        "--iterations".as_ref(),
+        "30".as_ref(),
+    ]));
+    let outs: Vec<PathBuf> = (0..3)
+        .map(|i| comp.join(format!("component_{i}.wav")))
+        .collect();
+    let err = sum_error(&mix, &outs);
+    assert!(err < 1e-4, "decompose: sum error {err}");
+
+    // No temporary entries left anywhere.
+    assert!(
+        listing(d).iter().all(|p| !p
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with(".nmfsep")),
+        "{:?}",
+        listing(d)
+    );
+}
+
+#[test]
+fn stereo_separation_keeps_channels_and_sums() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let piano = learn(d, "piano", &["--iterations", "30"]);
+    let bass = learn(d, "bass", &["--iterations", "30"]);
+    // Piano left, bass right, some of each in both.
+    let (_, p) = read_wav(&example("stems/piano.wav"));
+    let (_, b) = read_wav(&example("stems/bass.wav"));
+    let left: Vec<f32> = p[0].iter().zip(&b[0]).map(|(x, y)| x + 0.3 * y).collect();
+    let right: Vec<f32> = p[0].iter().zip(&b[0]).map(|(x, y)| 0.3 * x + y).collect();
+    let mix = d.join("stereo.wav");
+    write_wav(&mix, 44100, &[left, right]);
+    for mode in ["shared", "independent"] {
+        let out = d.join(format!("sep_{mode}"));
+        ok(&nmfsep(&[
+            "separate".as_ref(),
+            mix.as_os_str(),
+            "--source".as_ref(),
+            format!("piano={}", piano.display()).as_ref(),
+            "--source".as_ref(),
+            format!("bass={}", bass.display()).as_ref(),
+            "-o".as_ref(),
+            out.as_os_str(),
+            "--iterations".as_ref(),
+            "30".as_ref(),
+            "--channels".as_ref(),
+            mode.as_ref(),
+        ]));
+        let err = sum_error(&mix, &[out.join("piano.wav"), out.join("bass.wav")]);
+        assert!(err < 1e-4, "{mode}: sum error {err}");
+    }
+}
+
+/// Runs a failing command and checks: exit code, one line `nmfsep: error: ...`, and that
+/// the folder `d` is unchanged.
+fn fails(d: &Path, args: &[String], code: i32) -> String {
+    let before = listing(d);
+    let out = nmfsep(args);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(code), "{args:?}: stderr {stderr}");
+    assert!(stderr.starts_with("nmfsep: error: "), "{args:?}: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+    assert_eq!(listing(d), before, "{args:?} left files behind");
+    stderr
+}
+
+#[test]
+fn bad_input_fails_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let s = |p: &Path| p.display().to_string();
+    let piano = learn(d, "piano", &["--iterations", "20"]);
+    let bass = learn(d, "bass", &["--iterations", "20"]);
+    let bass_1024 = d.join("bass_1024.npz");
+    ok(&nmfsep(&[
+        "learn",
+        &s(&example("train/bass.wav")),
+        "--components",
+        "4",
+        "--iterations",
+        "10",
+        "--n-fft",
+        "1024",
+        "--hop",
+        "256",
+        "-o",
+        &s(&bass_1024),
+    ]));
+    let not_audio = d.join("notes.wav");
+    std::fs::write(&not_audio, "this is not audio").unwrap();
+    let empty = d.join("empty.wav");
+    write_wav(&empty, 44100, &[vec![]]);
+    let silent = d.join("silent.wav");
+    write_wav(&silent, 44100, &[vec![0.0; 44100]]);
+    let (_, mix) = read_wav(&example("mix.wav"));
+    let mix_22k = d.join("mix_22k.wav");
+    write_wav(&mix_22k, 22050, &mix);
+    let a_file = d.join("a_file");
+    std::fs::write(&a_file, "x").unwrap();
+    let out = s(&d.join("out"));
+    let mixp = s(&example("mix.wav"));
+    let src = |n: &str, p: &Path| format!("{n}={}", s(p));
+    let sep = |input: &str, sources: &[String], o: &str| -> Vec<String> {
+        let mut a = vec!["separate".to_string(), input.to_string()];
+        for x in sources {
+            a.push("--source".into());
+            a.push(x.clone());
+        }
+        a.extend(["-o".into(), o.into(), "--iterations".into(), "5".into()]);
+        a
+    };
+    let both = [src("piano", &piano), src("bass", &bass)];
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (sep(&s(&d.join("missing.wav")), &both, &out), "missing.wav"),
+        (
+            sep(&s(&not_audio), &both, &out),
+            "not a supported audio file",
+        ),
+        (sep(&s(&empty), &both, &out), "no audio samples"),
+        (sep(&s(&silent), &both, &out), "silent"),
+        (sep(&s(&mix_22k), &both, &out), "22050 Hz"),
+        (
+            sep(
+                &mixp,
+                &[src("piano", &piano), src("bass", &bass_1024)],
+                &out,
+            ),
+            "do not match",
+        ),
+        (
+            sep(
+                &mixp,
+                &[src("piano", &piano), src("bass", &d.join("nope.npz"))],
+                &out,
+            ),
+            "nope.npz",
+        ),
+        (
+            sep(
+                &mixp,
+                &[src("piano", &piano), src("bass", &not_audio)],
+                &out,
+            ),
+            "notes.wav",
+        ),
+        (
+            sep(&mixp, &[src("piano", &piano), src("piano", &bass)], &out),
+            "twice",
+        ),
+        (sep(&mixp, &both, &s(&a_file.join("out"))), "a_file"),
+        (sep(&mixp, &both, &s(&a_file)), "not a folder"),
+        (
+            vec![
+                "learn".into(),
+                s(&silent),
+                "-o".into(),
+                s(&d.join("x.npz")),
+                "--plot".into(),
+                s(&d.join("x.png")),
+            ],
+            "silent",
+        ),
+        (
+            vec![
+                "learn".into(),
+                s(&example("train/bass.wav")),
+                "-o".into(),
+                s(&d.join("no_dir/x.npz")),
+            ],
+            "does not exist",
+        ),
+        (
+            vec![
+                "learn".into(),
+                s(&example("train/bass.wav")),
+                "-o".into(),
+                s(&d.join("x.npz")),
+                "--n-fft".into(),
+                "1000".into(),
+            ],
+            "n_fft",
+        ),
+        (
+            vec![
+                "decompose".into(),
+                mixp.clone(),
+                "--components".into(),
+                "3".into(),
+                "-o".into(),
+                out.clone(),
+                "--group".into(),
+                "a=0,3".into(),
+            ],
+            "out of range",
+        ),
+        (
+            vec![
+                "decompose".into(),
+                s(&empty),
+                "--components".into(),
+                "3".into(),
+                "-o".into(),
+                out.clone(),
+            ],
+            "no audio samples",
+        ),
+    ];
+    for (args, needle) in &cases {
+        let msg = fails(d, args, 1);
+        assert!(msg.contains(needle), "{args:?}: {msg:?} lacks {needle:?}");
+    }
+    // Usage errors: exit code 2 (--block only goes with --realtime).
+    fails(
+        d,
+        &sep(&mixp, &both, &s(&d.join("blk")))
+            .into_iter()
+            .chain(["--block".into(), "64".into()])
+            .collect::<Vec<_>>(),
+        2,
+    );
+    fails(d, &["learn".into(), mixp.clone()], 2);
+    // An existing output folder is kept and only gets new files on success.
+    let existing = d.join("existing");
+    std::fs::create_dir(&existing).unwrap();
+    fails(d, &sep(&s(&silent), &both, &s(&existing)), 1);
+    assert!(existing.is_dir());
+}
+
+/// Supervised separation quality on examples/piano_bass (first 7 s of bench case
+/// A_piano_bass; dictionaries from the first 6 s of its train/ clips), K = 16 per source,
+/// beta = 1, 200 iterations, Wiener masks p = 2.
+///
+/// Measured SI-SDR (this code, `cargo test` dev profile, deterministic seed 0): piano 8.52 dB,
+/// bass 7.73 dB. Thresholds are about 1 dB below. (For scale: the scikit-learn supervised baseline scores a median BSS-eval SDR
+/// of 7.9 dB on the full 12 s case.)
+#[test]
+fn supervised_separation_quality() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let piano = learn(d, "piano", &["--iterations", "200"]);
+    let bass = learn(d, "bass", &["--iterations", "200"]);
+    let mix = example("mix.wav");
+    let sep = d.join("sep");
+    ok(&nmfsep(&[
+        "separate".as_ref(),
+        mix.as_os_str(),
+        "--source".as_ref(),
+        format!("piano={}", piano.display()).as_ref(),
+        "--source".as_ref(),
+        format!("bass={}", bass.display()).as_ref(),
+        "-o".as_ref(),
+        sep.as_os_str(),
+    ]));
+    let mut report = Vec::new();
+    for (name, threshold) in [("piano", 7.5), ("bass", 6.7)] {
+        let (_, est) = read_wav(&sep.join(format!("{name}.wav")));
+        let (_, reference) = read_wav(&example(&format!("stems/{name}.wav")));
+        let v = si_sdr(&reference[0], &est[0]);
+        eprintln!("SI-SDR {name}: {v:.2} dB");
+        report.push((name, v, threshold));
+    }
+    for (name, v, threshold) in report {
+        assert!(v > threshold, "{name}: SI-SDR {v:.2} dB <= {threshold} dB");
+    }
+}
