@@ -53,6 +53,11 @@
 //! swaps it in with `Engine::set_dictionary` at the start of a block and sends the old one
 //! back. The audio never stops while learning.
 //!
+//! - Editor (cargo feature `editor`, [`editor`]): the GUI thread. It reads the input level, the
+//!   latency and one frame of activations per hop from [`feed::EditorFeed`] (atomics written
+//!   by the audio thread only while the window is open, never waited on), and edits through
+//!   parameter gestures and the persisted fields below (like a state load).
+//!
 //! # Parameter ids (stable)
 //!
 //! | id | name (pedalboard key) | type | range, default |
@@ -88,6 +93,8 @@
 //! - `load_path`: a `.npz` from `nmfsep learn` to load (replaces the dictionary, default
 //!   assignment); emptied once read.
 //! - `export_path`: where to write the dictionary as `.npz`; emptied once written.
+//! - `source_labels`: [`params::SourceLabels`] `{"names": ["Tone", "", ...], "colors": [[r, g,
+//!   b], ...]}`: the names and colors the editor shows for the sources ("" = "Source N").
 //!
 //! A state load can arrive on any thread, before or after `activate()`, and nice-plug 0.4.2 does
 //! not call `activate()` again after it. So the persisted fields are [`params::Watched`]

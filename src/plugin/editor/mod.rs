@@ -216,6 +216,8 @@ impl NiceEguiApp for SeparatorApp {
         style.spacing.item_spacing = Vec2::new(8.0, 6.0);
         egui_ctx.set_global_style(style);
         self.gui = Some(nice_gui_ctx);
+        // A new window has a new egui context: textures of the previous one are gone.
+        self.heat = None;
         self.feed.set_open(true);
         Ok(())
     }
