@@ -5,7 +5,8 @@
 #
 #   scripts/screenshot.sh [output.png] [dpi scale]     (default docs/editor.png, 1)
 #
-# Needs Xvfb and ImageMagick's `import` (Debian: xvfb imagemagick), Mesa's software OpenGL.
+# Needs Xvfb, xrdb and ImageMagick's `import` (Debian: xvfb x11-xserver-utils imagemagick) and
+# Mesa's software OpenGL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-docs/editor.png}"
@@ -17,7 +18,7 @@ bin="$CARGO_TARGET_DIR/debug/examples/nmf-separator-standalone"
 display=":${SCREENSHOT_DISPLAY:-97}"
 width=$(awk -v s="$scale" 'BEGIN { printf "%d", 1040 * s + 40 }')
 height=$(awk -v s="$scale" 'BEGIN { printf "%d", 720 * s + 40 }')
-Xvfb "$display" -screen 0 "${width}x${height}x24" -nolisten tcp &
+Xvfb "$display" -screen 0 "${width}x${height}x24" -nolisten tcp -noreset &
 xvfb=$!
 log=$(mktemp)
 cleanup() {
@@ -29,6 +30,10 @@ trap cleanup EXIT
 sleep 1
 
 export DISPLAY="$display" LIBGL_ALWAYS_SOFTWARE=1 NMF_SEPARATOR_DEMO=1
+# The standalone wrapper does not pass --dpi-scale to the editor on X11; baseview takes the
+# system scale from Xft.dpi (96 = 100%), as on a HiDPI desktop.
+dpi=$(awk -v s="$scale" 'BEGIN { printf "%d", 96 * s }')
+echo "Xft.dpi: $dpi" | xrdb -nocpp -merge
 "$bin" --backend dummy --sample-rate 48000 --period-size 512 --dpi-scale "$scale" >"$log" 2>&1 &
 app=$!
 
