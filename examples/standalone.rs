@@ -80,7 +80,7 @@ impl Standalone {
     fn demo_sample(&mut self, n: u64) -> f32 {
         let t = n as f64 / self.sample_rate as f64;
         let tl = t % LOOP_S;
-        let tone_on = tl < TONE_END_S || tl >= HATS_END_S;
+        let tone_on = !(TONE_END_S..HATS_END_S).contains(&tl);
         let hats_on = tl >= TONE_END_S;
         let mut y = 0.0f32;
         if tone_on {
@@ -167,15 +167,18 @@ impl<C: ProcessContext<Standalone>> ProcessContext<Inner> for Process<'_, C> {
     }
 }
 
+/// What the demo autopilot works with: parameters, trainer status, signal clock, feed.
+type Autopilot = (
+    Arc<SeparatorParams>,
+    Arc<Status>,
+    Arc<AtomicU64>,
+    Arc<EditorFeed>,
+);
+
 /// The plugin's editor, plus the demo autopilot when enabled.
 struct StandaloneEditor {
     inner: <Inner as Plugin>::Editor,
-    autopilot: Option<(
-        Arc<SeparatorParams>,
-        Arc<Status>,
-        Arc<AtomicU64>,
-        Arc<EditorFeed>,
-    )>,
+    autopilot: Option<Autopilot>,
 }
 
 impl Editor for StandaloneEditor {

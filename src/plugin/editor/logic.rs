@@ -63,7 +63,7 @@ pub fn template_curves(dict: &Dictionary, points: usize) -> Vec<Vec<f32>> {
 
 /// A linear amplitude ratio (1 = reference) as a 0..=1 display level over [`PLOT_RANGE_DB`].
 pub fn level(ratio: f32) -> f32 {
-    if !(ratio > 0.0) {
+    if ratio.is_nan() || ratio <= 0.0 {
         return 0.0;
     }
     ((20.0 * ratio.log10() + PLOT_RANGE_DB) / PLOT_RANGE_DB).clamp(0.0, 1.0)
