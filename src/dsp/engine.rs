@@ -371,6 +371,17 @@ impl Engine {
     /// bus may have fewer channels than main, or be empty). All slices of `main` must have
     /// the same length; channels beyond [`Self::channels`] are left untouched.
     pub fn process(&mut self, main: &mut [&mut [f32]], sources: &mut [&mut [&mut [f32]]]) {
+        self.process_observed(main, sources, |_| {});
+    }
+
+    /// [`Self::process`], calling `on_frame(activations)` after every STFT frame (once per hop)
+    /// while a dictionary is loaded; the editor's activation display is fed from here.
+    pub fn process_observed(
+        &mut self,
+        main: &mut [&mut [f32]],
+        sources: &mut [&mut [&mut [f32]]],
+        mut on_frame: impl FnMut(&[f32]),
+    ) {
         let len = main.first().map_or(0, |c| c.len());
         let channels = main.len().min(self.channels);
         if main.iter().any(|c| c.len() != len) {
@@ -437,6 +448,9 @@ impl Engine {
                     self.pos = 0;
                 }
                 self.process_frame();
+                if let Some(d) = self.dict.as_deref() {
+                    on_frame(&d.h);
+                }
             }
         }
     }

@@ -53,6 +53,11 @@
 //! swaps it in with `Engine::set_dictionary` at the start of a block and sends the old one
 //! back. The audio never stops while learning.
 //!
+//! - Editor (cargo feature `editor`, [`editor`]): the GUI thread. It reads the input level, the
+//!   latency and one frame of activations per hop from [`feed::EditorFeed`] (atomics written
+//!   by the audio thread only while the window is open, never waited on), and edits through
+//!   parameter gestures and the persisted fields below (like a state load).
+//!
 //! # Parameter ids (stable)
 //!
 //! | id | name (pedalboard key) | type | range, default |
@@ -88,6 +93,8 @@
 //! - `load_path`: a `.npz` from `nmfsep learn` to load (replaces the dictionary, default
 //!   assignment); emptied once read.
 //! - `export_path`: where to write the dictionary as `.npz`; emptied once written.
+//! - `source_labels`: [`params::SourceLabels`] `{"names": ["Tone", "", ...], "colors": [[r, g,
+//!   b], ...]}`: the names and colors the editor shows for the sources ("" = "Source N").
 //!
 //! A state load can arrive on any thread, before or after `activate()`, and nice-plug 0.4.2 does
 //! not call `activate()` again after it. So the persisted fields are [`params::Watched`]
@@ -106,6 +113,9 @@
 //! learn, set `capture_target`, turn `capture` on, process the clip, turn `capture` off and
 //! keep processing; the fit takes seconds. The saved state then holds the learned dictionary.
 
+#[cfg(feature = "editor")]
+pub mod editor;
+pub mod feed;
 pub mod params;
 pub mod realtime;
 pub mod trainer;
@@ -115,6 +125,7 @@ use std::sync::Arc;
 use nice_plug::prelude::*;
 
 use crate::dsp::engine::MAX_SOURCES;
+use feed::EditorFeed;
 use params::SeparatorParams;
 use realtime::{Controls, Realtime};
 use trainer::{Status, TrainerHandle};
@@ -131,6 +142,11 @@ pub struct Separator<const AUX: bool> {
     /// Audio-thread state, made in `activate()`. Dropped before `trainer` (closes its queues).
     realtime: Option<Realtime>,
     trainer: Option<TrainerHandle>,
+    /// Meters and activations for the editor (see [`feed`]).
+    feed: Arc<EditorFeed>,
+    /// Size and open state of the editor window.
+    #[cfg(feature = "editor")]
+    editor_state: Arc<nice_plug_egui::EguiEditorState>,
 }
 
 impl<const AUX: bool> Default for Separator<AUX> {
@@ -140,6 +156,9 @@ impl<const AUX: bool> Default for Separator<AUX> {
             status: Arc::new(Status::default()),
             realtime: None,
             trainer: None,
+            feed: Arc::new(EditorFeed::default()),
+            #[cfg(feature = "editor")]
+            editor_state: editor::default_state(),
         }
     }
 }
@@ -153,6 +172,11 @@ impl<const AUX: bool> Separator<AUX> {
     /// The parameters.
     pub fn separator_params(&self) -> &Arc<SeparatorParams> {
         &self.params
+    }
+
+    /// What the audio thread shows the editor.
+    pub fn feed(&self) -> &Arc<EditorFeed> {
+        &self.feed
     }
 }
 
@@ -227,10 +251,24 @@ impl<const AUX: bool> Plugin for Separator<AUX> {
 
     type SysExMessage = ();
     type BackgroundTask = ();
+    #[cfg(feature = "editor")]
+    type Editor = editor::SeparatorEditor;
+    #[cfg(not(feature = "editor"))]
     type Editor = ();
 
     fn params(&self) -> Arc<dyn Params> {
         self.params.clone()
+    }
+
+    #[cfg(feature = "editor")]
+    fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
+        editor::create(
+            self.params.clone(),
+            self.status.clone(),
+            self.feed.clone(),
+            self.editor_state.clone(),
+            AUX,
+        )
     }
 
     fn activate(
@@ -253,6 +291,9 @@ impl<const AUX: bool> Plugin for Separator<AUX> {
             channels,
         );
         context.set_latency_samples(realtime.latency_samples());
+        self.feed.set_sample_rate(buffer_config.sample_rate);
+        let mut realtime = realtime;
+        realtime.set_feed(self.feed.clone());
         self.realtime = Some(realtime);
         self.trainer = Some(trainer);
         true
@@ -270,6 +311,8 @@ impl<const AUX: bool> Plugin for Separator<AUX> {
         aux: &mut AuxiliaryBuffers,
         context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
+        #[cfg(feature = "editor")]
+        self.feed.set_open(self.editor_state.is_open());
         let Some(rt) = self.realtime.as_mut() else {
             return ProcessStatus::Normal;
         };

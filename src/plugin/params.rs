@@ -140,6 +140,60 @@ where
     }
 }
 
+/// Names and colors of the sources, as the editor shows them (persisted field
+/// `source_labels`). Missing or empty entries fall back to the defaults.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SourceLabels {
+    /// Display name of each source ("" = "Source N").
+    pub names: Vec<String>,
+    /// sRGB color of each source.
+    pub colors: Vec<[u8; 3]>,
+}
+
+/// Default source colors: orange, sky blue, green, purple.
+pub const DEFAULT_SOURCE_COLORS: [[u8; 3]; MAX_SOURCES] = [
+    [240, 150, 60],
+    [80, 170, 240],
+    [110, 200, 110],
+    [200, 120, 220],
+];
+
+impl SourceLabels {
+    /// Name of source `s` (0..4).
+    pub fn name(&self, s: usize) -> String {
+        match self.names.get(s) {
+            Some(n) if !n.trim().is_empty() => n.clone(),
+            _ => source_label(s),
+        }
+    }
+
+    /// Color of source `s` (0..4).
+    pub fn color(&self, s: usize) -> [u8; 3] {
+        self.colors
+            .get(s)
+            .copied()
+            .unwrap_or(DEFAULT_SOURCE_COLORS[s % MAX_SOURCES])
+    }
+
+    /// Sets the name of source `s`, filling the entries before it with defaults.
+    pub fn set_name(&mut self, s: usize, name: String) {
+        while self.names.len() <= s {
+            self.names.push(String::new());
+        }
+        self.names[s] = name;
+    }
+
+    /// Sets the color of source `s`.
+    pub fn set_color(&mut self, s: usize, color: [u8; 3]) {
+        while self.colors.len() <= s {
+            let i = self.colors.len();
+            self.colors.push(DEFAULT_SOURCE_COLORS[i % MAX_SOURCES]);
+        }
+        self.colors[s] = color;
+    }
+}
+
 /// Mix, mute and solo of one source (ids `gain_N`, `mute_N`, `solo_N`, N = 1..4).
 #[derive(Params)]
 pub struct SourceParams {
@@ -216,6 +270,9 @@ pub struct SeparatorParams {
     /// A path to write the current dictionary to as `.npz`; emptied once written.
     #[persist = "export_path"]
     pub export_path: Watched<String>,
+    /// Names and colors of the sources, set in the editor.
+    #[persist = "source_labels"]
+    pub source_labels: Watched<SourceLabels>,
 }
 
 impl Default for SeparatorParams {
@@ -238,6 +295,7 @@ impl Default for SeparatorParams {
             learn: Watched::default(),
             load_path: Watched::default(),
             export_path: Watched::default(),
+            source_labels: Watched::default(),
         }
     }
 }

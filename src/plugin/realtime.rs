@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
+use super::feed::EditorFeed;
 use super::params::CaptureTarget;
 use super::trainer::{Clip, Status};
 use crate::dsp::engine::{Engine, EngineParams, PreparedDictionary};
@@ -51,6 +52,8 @@ pub struct Realtime {
     garbage_tx: Sender<Box<PreparedDictionary>>,
     /// A replaced dictionary the garbage queue did not take yet (never dropped here).
     held: Option<Box<PreparedDictionary>>,
+    /// Meters and activations for the editor (published only while it is open).
+    feed: Option<Arc<EditorFeed>>,
 }
 
 impl Realtime {
@@ -76,7 +79,15 @@ impl Realtime {
             dict_rx,
             garbage_tx,
             held: None,
+            feed: None,
         }
+    }
+
+    /// Publishes the input level, the latency and the activations (every hop) to `feed`
+    /// while its editor is open. Call before processing starts (not on the audio thread).
+    pub fn set_feed(&mut self, feed: Arc<EditorFeed>) {
+        feed.publish_latency(self.latency_samples());
+        self.feed = Some(feed);
     }
 
     /// The engine's latency, samples.
@@ -107,7 +118,17 @@ impl Realtime {
         self.install_dictionaries();
         self.capture(main, controls);
         self.engine.set_params(&controls.engine);
-        self.engine.process(main, buses);
+        match self.feed.as_deref() {
+            Some(feed) if feed.is_open() => {
+                feed.publish_input(main);
+                self.engine
+                    .process_observed(main, buses, |h| feed.publish_activations(h));
+            }
+            _ => self.engine.process(main, buses),
+        }
+        if let Some(feed) = self.feed.as_deref() {
+            feed.publish_latency(self.engine.latency_samples() as u32);
+        }
         self.engine.latency_samples() != latency_before
     }
 
