@@ -4,7 +4,7 @@
 use assert_no_alloc::{assert_no_alloc, AllocDisabler};
 use ndarray::Array2;
 use nmf_separator::dsp::engine::{
-    run_offline, Engine, EngineParams, PreparedDictionary, MAX_SOURCES,
+    process_in_blocks, run_offline, Engine, EngineParams, PreparedDictionary, MAX_SOURCES,
 };
 use nmf_separator::nmf::{Dictionary, SpectrogramKind};
 use rand::{Rng, SeedableRng};
@@ -51,22 +51,7 @@ fn run_raw(
     input: &[Vec<f32>],
     block: usize,
 ) -> (Vec<Vec<f32>>, Vec<Vec<Vec<f32>>>) {
-    let len = input[0].len();
-    let mut main = input.to_vec();
-    let mut src = vec![vec![vec![0.0f32; len]; input.len()]; MAX_SOURCES];
-    let mut start = 0;
-    while start < len {
-        let end = (start + block).min(len);
-        let mut m: Vec<&mut [f32]> = main.iter_mut().map(|c| &mut c[start..end]).collect();
-        let mut buses: Vec<Vec<&mut [f32]>> = src
-            .iter_mut()
-            .map(|b| b.iter_mut().map(|c| &mut c[start..end]).collect())
-            .collect();
-        let mut refs: Vec<&mut [&mut [f32]]> = buses.iter_mut().map(|b| b.as_mut_slice()).collect();
-        engine.process(&mut m, &mut refs);
-        start = end;
-    }
-    (main, src)
+    process_in_blocks(engine, input.to_vec(), block)
 }
 
 #[test]

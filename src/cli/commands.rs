@@ -132,6 +132,28 @@ fn cost_title(beta: f32, n_iter: usize) -> String {
     format!("beta divergence (beta = {beta}), {n_iter} iterations")
 }
 
+/// Moves the staged output folder, then the staged plot, into place.
+fn commit_outputs(dir: StagedDir, plot: Option<StagedFile>) -> Result<()> {
+    dir.commit()?;
+    if let Some(p) = plot {
+        p.commit()?;
+    }
+    Ok(())
+}
+
+/// `(name, spectrogram)` of every output, for plots.
+fn output_spectrograms(
+    stft: &Stft,
+    names: &[String],
+    outputs: &[Vec<Vec<f32>>],
+) -> Vec<(String, Array2<f32>)> {
+    names
+        .iter()
+        .zip(outputs)
+        .map(|(n, c)| (n.clone(), plot_spectrogram(stft, c)))
+        .collect()
+}
+
 /// Magnitude spectrogram of the mono downmix of `channels`, for plots.
 fn plot_spectrogram(stft: &Stft, channels: &[Vec<f32>]) -> Array2<f32> {
     let n = channels.len() as f32;
@@ -328,19 +350,11 @@ fn separate(a: &SeparateArgs) -> Result<()> {
                 h: Some(sep.h.view()),
                 cost: &sep.cost,
                 cost_title: cost_title(dict.beta, iterations),
-                spectrograms: sep
-                    .sources
-                    .iter()
-                    .zip(&sep.audio)
-                    .map(|(n, c)| (n.clone(), plot_spectrogram(&stft, c)))
-                    .collect(),
+                spectrograms: output_spectrograms(&stft, &sep.sources, &sep.audio),
             },
         )?;
     }
-    dir.commit()?;
-    if let Some(p) = plot {
-        p.commit()?;
-    }
+    commit_outputs(dir, plot)?;
     println!(
         "separated {} ({:.1} s, {} Hz, {} ch) into {} -> {} ({:.1} s)",
         a.input.display(),
@@ -391,18 +405,11 @@ fn separate_realtime(
                 h: None,
                 cost: &[],
                 cost_title: String::new(),
-                spectrograms: names
-                    .iter()
-                    .zip(&sources)
-                    .map(|(n, c)| (n.clone(), plot_spectrogram(&stft, c)))
-                    .collect(),
+                spectrograms: output_spectrograms(&stft, &names, &sources),
             },
         )?;
     }
-    dir.commit()?;
-    if let Some(p) = plot {
-        p.commit()?;
-    }
+    commit_outputs(dir, plot)?;
     println!(
         "separated {} ({:.1} s, {} Hz, {} ch) in real-time mode ({} iterations per frame, blocks of {}, latency {} samples compensated) into {} -> {} ({:.1} s)",
         a.input.display(),
@@ -525,18 +532,11 @@ fn decompose(a: &DecomposeArgs) -> Result<()> {
                 h: Some(fact.h.view()),
                 cost: &fact.cost,
                 cost_title: cost_title(a.fit.beta, fact.n_iter),
-                spectrograms: names
-                    .iter()
-                    .zip(&outputs)
-                    .map(|(n, c)| (n.clone(), plot_spectrogram(&stft, c)))
-                    .collect(),
+                spectrograms: output_spectrograms(&stft, &names, &outputs),
             },
         )?;
     }
-    dir.commit()?;
-    if let Some(p) = plot {
-        p.commit()?;
-    }
+    commit_outputs(dir, plot)?;
     println!(
         "decomposed {} ({:.1} s, {} Hz, {} ch) into {k} components, {} iterations, outputs {} -> {} ({:.1} s)",
         a.input.display(),

@@ -651,14 +651,32 @@ pub fn run_offline(
     let latency = engine.latency_samples();
     let total = len + latency;
     let channels = audio.len();
-    let mut main: Vec<Vec<f32>> = (0..channels)
+    let main: Vec<Vec<f32>> = (0..channels)
         .map(|c| {
             let mut v = audio[c].clone();
             v.resize(total, 0.0);
             v
         })
         .collect();
-    let mut src = vec![vec![vec![0.0f32; total]; channels]; MAX_SOURCES];
+    let (mut main, mut src) = process_in_blocks(engine, main, block);
+    let cut = |v: &mut Vec<f32>| {
+        v.drain(..latency);
+    };
+    main.iter_mut().for_each(cut);
+    src.iter_mut().flatten().for_each(cut);
+    (main, src)
+}
+
+/// Runs `engine` over whole signals `main[channel]` in blocks of `block` samples, as a host
+/// would, without latency compensation: returns the main output (in place of the input) and
+/// every source bus, `sources[source][channel]`. Allocates (it is an offline driver).
+pub fn process_in_blocks(
+    engine: &mut Engine,
+    mut main: Vec<Vec<f32>>,
+    block: usize,
+) -> (Vec<Vec<f32>>, Vec<Vec<Vec<f32>>>) {
+    let total = main.first().map_or(0, |c| c.len());
+    let mut src = vec![vec![vec![0.0f32; total]; main.len()]; MAX_SOURCES];
     let block = block.max(1);
     let mut start = 0;
     while start < total {
@@ -673,10 +691,5 @@ pub fn run_offline(
         engine.process(&mut m, &mut bus_refs);
         start = end;
     }
-    let cut = |v: &mut Vec<f32>| {
-        v.drain(..latency);
-    };
-    main.iter_mut().for_each(cut);
-    src.iter_mut().flatten().for_each(cut);
     (main, src)
 }

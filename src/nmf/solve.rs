@@ -158,17 +158,6 @@ impl FrameSolver {
             *x = x.max(floor);
         });
     }
-
-    /// Writes the model of the components `range` (W_range h_range, n_bins) into `out`.
-    pub fn partial_model(&self, h: &[f32], range: std::ops::Range<usize>, out: &mut [f32]) {
-        out.fill(0.0);
-        for c in range {
-            let hc = h[c];
-            for (o, &w) in out.iter_mut().zip(self.template(c)) {
-                *o += w * hc;
-            }
-        }
-    }
 }
 
 /// Instruction sets the kernels are compiled for; the best one present is chosen at run time.
