@@ -116,6 +116,47 @@ fn sources_sum_to_the_delayed_input() {
     }
 }
 
+/// The engine synthesizes every used source but the last, which it computes as the delayed
+/// input minus the others. Swapping the assignment moves a group of components between the
+/// two roles: its output must not change. The two channels share one complex FFT, so a
+/// silent channel must stay silent next to a loud one.
+#[test]
+fn the_complement_source_equals_its_synthesis_and_channels_do_not_leak() {
+    let dict = random_dictionary(2048, 8, 2, 13);
+    let mut input = noise(2, 20_000, 14);
+    input[1].iter_mut().for_each(|x| *x = 0.0);
+    let run = |assignment: &[usize]| {
+        let mut e = Engine::new(SR, 2);
+        e.set_dictionary(Some(Box::new(
+            PreparedDictionary::new(&dict, assignment).unwrap(),
+        )));
+        run_offline(&mut e, &input, 512).1
+    };
+    // Components alternate between the groups, as the labels of `random_dictionary` do.
+    let first: Vec<usize> = (0..8).map(|k| k % 2).collect();
+    let swapped: Vec<usize> = (0..8).map(|k| 1 - k % 2).collect();
+    let (a, b) = (run(&first), run(&swapped));
+    let peak = input[0].iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    for (synthesized, complement) in [(&a[0][0], &b[1][0]), (&b[0][0], &a[1][0])] {
+        let err = synthesized
+            .iter()
+            .zip(complement)
+            .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(
+            err < 1e-5 * peak,
+            "complement differs from synthesis by {err}"
+        );
+        let energy: f32 = synthesized.iter().map(|x| x * x).sum();
+        assert!(energy > 1.0, "the group is silent");
+    }
+    let leak = a
+        .iter()
+        .chain(&b)
+        .flat_map(|s| s[1].iter())
+        .fold(0.0f32, |m, x| m.max(x.abs()));
+    assert!(leak < 1e-5 * peak, "channel 1 is silent but outputs {leak}");
+}
+
 #[test]
 fn output_does_not_depend_on_block_size_and_reset_reproduces_it() {
     let dict = random_dictionary(1024, 8, 2, 4);

@@ -7,6 +7,13 @@
 //! source, one inverse FFT per source and channel, overlap-add. Input sample `t` leaves at
 //! output sample `t + n_fft` ([`Engine::latency_samples`]).
 //!
+//! Two exact shortcuts keep this cheap. A pair of channels shares one complex FFT each way
+//! (their masks are the same real gains). The masks of a bin sum to one and the windows
+//! overlap-add to one, so the sources sum to the delayed input: the last used source (the
+//! *complement*) is computed as that input minus the other sources instead of being
+//! synthesized. Both agree with the direct computation to rounding error, which
+//! `tests/engine.rs` checks.
+//!
 //! Nothing allocates, locks or does I/O after [`Engine::new`]: the FFT plans, windows and
 //! buffers of every supported size are made there, and a new dictionary arrives already
 //! prepared ([`PreparedDictionary`], built off the audio thread) and the old one is handed
@@ -14,8 +21,8 @@
 
 use std::sync::Arc;
 
-use realfft::num_complex::Complex32;
-use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
+use rustfft::num_complex::Complex32;
+use rustfft::{Fft, FftPlanner};
 
 use super::mask::wiener_masks_in_place;
 use super::window::{periodic_hann, squared_overlap};
@@ -195,13 +202,12 @@ impl EngineParams {
 
 /// FFT plans, window and scratch for one frame length.
 struct SizePlan {
-    forward: Arc<dyn RealToComplex<f32>>,
-    inverse: Arc<dyn ComplexToReal<f32>>,
+    /// Complex FFTs of length n_fft: one transform carries two real channels.
+    forward: Arc<dyn Fft<f32>>,
+    inverse: Arc<dyn Fft<f32>>,
+    /// Periodic Hann window, for analysis and synthesis.
     window: Vec<f32>,
-    /// 1 / (n_fft * sum of squared windows overlapping a sample) for every supported hop
-    /// is computed on use; this is the window for analysis and synthesis.
-    fwd_scratch: Vec<Complex32>,
-    inv_scratch: Vec<Complex32>,
+    scratch: Vec<Complex32>,
 }
 
 /// The streaming separator. See the module documentation.
@@ -216,17 +222,25 @@ pub struct Engine {
     ola_scale: f32,
     /// Input history, `[channel][MAX n_fft]`, circular with `pos`.
     input_ring: Vec<Vec<f32>>,
-    /// Pending output, `[source][channel][MAX n_fft]`, circular with `pos`.
+    /// Pending output, `[source][channel][MAX n_fft]`, circular with `pos`. The complement
+    /// source's ring stays zero.
     output_ring: Vec<Vec<Vec<f32>>>,
     /// Write position in the rings, 0..n_fft.
     pos: usize,
-    frame: Vec<f32>,
+    /// Spectrum of every channel pair, `[pair][n_fft]`: the complex FFT of the windowed
+    /// frame `x[2p] + i x[2p + 1]`.
     spectra: Vec<Vec<Complex32>>,
-    masked: Vec<Complex32>,
+    /// A masked pair spectrum on its way to the time domain (n_fft).
+    synth: Vec<Complex32>,
     /// Mean spectrogram frame of the channels (n_bins).
     mag: Vec<f32>,
     /// Source models, then masks, `[source][n_bins]`.
     masks: Vec<Vec<f32>>,
+    /// The source that is not synthesized but computed as the delayed input minus the
+    /// others (see [`Engine::process_observed`]).
+    complement: usize,
+    /// The complement of the current chunk, `[max hop]`.
+    rest: Vec<f32>,
     dict: Option<Box<PreparedDictionary>>,
     params: EngineParams,
     /// Smoothed main-output gains and the per-sample smoothing coefficient.
@@ -240,18 +254,20 @@ pub struct Engine {
 impl Engine {
     /// An engine for `channels` channels at `sample_rate` Hz. Allocates everything.
     pub fn new(sample_rate: f32, channels: usize) -> Self {
-        let mut planner = RealFftPlanner::<f32>::new();
+        let mut planner = FftPlanner::<f32>::new();
         let plans: Vec<SizePlan> = FFT_SIZES
             .iter()
             .map(|&n| {
                 let forward = planner.plan_fft_forward(n);
                 let inverse = planner.plan_fft_inverse(n);
+                let scratch = forward
+                    .get_inplace_scratch_len()
+                    .max(inverse.get_inplace_scratch_len());
                 SizePlan {
-                    fwd_scratch: forward.make_scratch_vec(),
-                    inv_scratch: inverse.make_scratch_vec(),
                     forward,
                     inverse,
                     window: periodic_hann(n),
+                    scratch: vec![Complex32::default(); scratch],
                 }
             })
             .collect();
@@ -268,11 +284,12 @@ impl Engine {
             input_ring: vec![vec![0.0; max_n]; channels],
             output_ring: vec![vec![vec![0.0; max_n]; channels]; MAX_SOURCES],
             pos: 0,
-            frame: vec![0.0; max_n],
-            spectra: vec![vec![Complex32::default(); max_bins]; channels],
-            masked: vec![Complex32::default(); max_bins],
+            spectra: vec![vec![Complex32::default(); max_n]; channels.div_ceil(2)],
+            synth: vec![Complex32::default(); max_n],
             mag: vec![0.0; max_bins],
             masks: vec![vec![0.0; max_bins]; MAX_SOURCES],
+            complement: 0,
+            rest: vec![0.0; max_n / 2],
             dict: None,
             gains: params.effective_gains(),
             gain_curve: vec![vec![0.0; max_n / 2]; MAX_SOURCES],
@@ -393,11 +410,17 @@ impl Engine {
             let to_hop = self.hop - self.pos % self.hop;
             let chunk = to_hop.min(len - done);
             let (p0, range) = (self.pos, done..done + chunk);
-            // Per-sample smoothed gains of this chunk.
+            // Per-sample smoothed gains of this chunk; a settled gain is a constant (the
+            // smoother is a serial chain, so it runs only while a gain moves).
             let target = self.params.effective_gains();
             for s in 0..MAX_SOURCES {
+                let curve = &mut self.gain_curve[s][..chunk];
                 let mut g = self.gains[s];
-                for v in &mut self.gain_curve[s][..chunk] {
+                if g == target[s] {
+                    curve.fill(g);
+                    continue;
+                }
+                for v in curve {
                     g += (target[s] - g) * self.gain_coef;
                     // In f32 the one-pole smoother stalls about 1.3e-5 short of its target
                     // (the step falls below half an ulp), so unity never came back exactly:
@@ -409,25 +432,33 @@ impl Engine {
                 }
                 self.gains[s] = g;
             }
+            let complement = self.complement;
             for c in 0..channels {
                 let out = &mut main[c][range.clone()];
-                // Non-finite or subnormal input becomes silence, so it cannot poison the
-                // spectra; the stream recovers within one frame.
-                for (r, &x) in self.input_ring[c][p0..p0 + chunk]
+                let rest = &mut self.rest[..chunk];
+                // The complement starts as the input of n_fft samples ago, which the ring
+                // still holds; the new input takes its place. Non-finite or subnormal input
+                // becomes silence, so it cannot poison the spectra; the stream recovers
+                // within one frame.
+                for ((r, x), &y) in rest
                     .iter_mut()
+                    .zip(&mut self.input_ring[c][p0..p0 + chunk])
                     .zip(out.iter())
                 {
-                    *r = if x.is_normal() { x } else { 0.0 };
+                    *r = *x;
+                    *x = if y.is_normal() { y } else { 0.0 };
                 }
                 out.fill(0.0);
-                for s in 0..MAX_SOURCES {
+                for s in (0..MAX_SOURCES).filter(|&s| s != complement) {
                     let ring = &mut self.output_ring[s][c][p0..p0 + chunk];
-                    for ((o, y), &g) in out
+                    for (((o, y), r), &g) in out
                         .iter_mut()
                         .zip(ring.iter_mut())
+                        .zip(rest.iter_mut())
                         .zip(&self.gain_curve[s][..chunk])
                     {
                         *y = flush(*y);
+                        *r -= *y;
                         *o += g * *y;
                     }
                     if let Some(bus) = sources
@@ -439,7 +470,24 @@ impl Engine {
                     }
                     ring.fill(0.0);
                 }
-                out.iter_mut().for_each(|o| *o = flush(*o));
+                for ((o, r), &g) in out
+                    .iter_mut()
+                    .zip(rest.iter_mut())
+                    .zip(&self.gain_curve[complement][..chunk])
+                {
+                    *r = flush(*r);
+                    *o = flush(*o + g * *r);
+                }
+                if let Some(bus) = sources
+                    .get_mut(complement)
+                    .and_then(|b| b.get_mut(c))
+                    .and_then(|b| b.get_mut(range.clone()))
+                {
+                    bus.copy_from_slice(rest);
+                }
+                // A source that was synthesized before a dictionary change may be the
+                // complement now: what it still had pending is part of the remainder.
+                self.output_ring[complement][c][p0..p0 + chunk].fill(0.0);
             }
             self.pos += chunk;
             done += chunk;
@@ -478,43 +526,70 @@ impl Engine {
         self.frame_body()
     }
 
-    /// Analysis of the newest n_fft input samples, activation solve, masks, synthesis added
-    /// into the output rings.
+    /// Analysis of the newest n_fft input samples, activation solve, masks, and synthesis of
+    /// every used source but the complement, added into the output rings.
+    ///
+    /// Two real channels share one complex FFT: with `z = x0 + i x1` the spectrum is
+    /// `Z = X0 + i X1`, and `X0[k] = (Z[k] + conj Z[n-k]) / 2`, `X1[k] = (Z[k] - conj
+    /// Z[n-k]) / 2i` (Brigham, "The Fast Fourier Transform and its Applications", 1988,
+    /// sec. 9.3). A mask `M` is real and the same for both channels, so the masked pair is
+    /// `M Z` with `M` extended symmetrically (`M[n-k] = M[k]`), and one inverse FFT returns
+    /// both masked channels as its real and imaginary parts.
     #[inline(always)]
     fn frame_body(&mut self) {
         let n = self.n_fft();
-        let bins = n / 2 + 1;
-        let start = self.pos; // oldest sample of the frame
+        let half = n / 2;
+        let bins = half + 1;
+        let start = self.pos; // ring index of the oldest sample of the frame
         let channels = self.channels;
+        let Some(d) = self.dict.as_deref_mut() else {
+            // Without a dictionary the whole input is source 1: nothing to transform.
+            self.complement = 0;
+            return;
+        };
         let plan = &mut self.plans[self.size];
-        let exponent = self.dict.as_ref().map_or(1.0, |d| d.exponent);
+        // The frame in time order is ring[start..n] then ring[..start].
+        let (w_first, w_second) = plan.window.split_at(n - start);
+        let exponent = d.exponent;
         let mag = &mut self.mag[..bins];
         mag.fill(0.0);
-        for c in 0..channels {
-            let ring = &self.input_ring[c];
-            let frame = &mut self.frame[..n];
-            let (older, newer) = ring[..n].split_at(start);
-            let (f_newer, f_older) = frame.split_at_mut(n - start);
-            let (w_newer, w_older) = plan.window.split_at(n - start);
-            for ((f, &x), &w) in f_newer.iter_mut().zip(newer).zip(w_newer) {
-                *f = x * w;
+        for (p, z) in self.spectra.iter_mut().enumerate() {
+            let z = &mut z[..n];
+            let (c0, c1) = (2 * p, 2 * p + 1);
+            let stereo = c1 < channels;
+            let (z_first, z_second) = z.split_at_mut(n - start);
+            let r0 = &self.input_ring[c0][..n];
+            for ((o, &x), &w) in z_first.iter_mut().zip(&r0[start..]).zip(w_first) {
+                *o = Complex32::new(x * w, 0.0);
             }
-            for ((f, &x), &w) in f_older.iter_mut().zip(older).zip(w_older) {
-                *f = x * w;
+            for ((o, &x), &w) in z_second.iter_mut().zip(&r0[..start]).zip(w_second) {
+                *o = Complex32::new(x * w, 0.0);
             }
-            let spec = &mut self.spectra[c][..bins];
-            if plan
-                .forward
-                .process_with_scratch(frame, spec, &mut plan.fwd_scratch)
-                .is_err()
-            {
-                spec.fill(Complex32::default());
+            if stereo {
+                let r1 = &self.input_ring[c1][..n];
+                for ((o, &x), &w) in z_first.iter_mut().zip(&r1[start..]).zip(w_first) {
+                    o.im = x * w;
+                }
+                for ((o, &x), &w) in z_second.iter_mut().zip(&r1[..start]).zip(w_second) {
+                    o.im = x * w;
+                }
             }
-            for (m, x) in mag.iter_mut().zip(spec.iter()) {
-                *m += if exponent == 2.0 {
-                    x.norm_sqr()
+            plan.forward.process_with_scratch(z, &mut plan.scratch);
+            // |X0[k]| and |X1[k]| from Z[k] and conj Z[n-k] (Z[n] is Z[0]).
+            let mirror = std::iter::once(&z[0]).chain(z[half..].iter().rev());
+            for ((m, a), b) in mag.iter_mut().zip(&z[..bins]).zip(mirror) {
+                let (s_re, s_im) = (a.re + b.re, a.im - b.im);
+                let (d_re, d_im) = (a.re - b.re, a.im + b.im);
+                let p0 = 0.25 * (s_re * s_re + s_im * s_im);
+                let p1 = if stereo {
+                    0.25 * (d_re * d_re + d_im * d_im)
                 } else {
-                    x.norm_sqr().sqrt()
+                    0.0
+                };
+                *m += if exponent == 2.0 {
+                    p0 + p1
+                } else {
+                    p0.sqrt() + p1.sqrt()
                 };
             }
         }
@@ -523,80 +598,78 @@ impl Engine {
             .for_each(|m| *m = if m.is_finite() { *m * inv_c } else { 0.0 });
 
         let params = self.params;
-        let mut used = [false; MAX_SOURCES];
-        match self.dict.as_deref_mut() {
-            Some(d) => {
-                d.solver
-                    .solve(mag, &mut d.h, params.iterations, params.sparsity);
-                used = d.used;
-                for m in self.masks.iter_mut() {
-                    m[..bins].fill(0.0);
-                }
-                for (k, &s) in d.assignment.iter().enumerate() {
-                    let hk = d.h[k];
-                    for (o, &w) in self.masks[s][..bins].iter_mut().zip(d.solver.template(k)) {
-                        *o += w * hk;
-                    }
-                }
-                let [a, b, c, e] = &mut self.masks[..] else {
-                    unreachable!("MAX_SOURCES masks")
-                };
-                let mut refs: [&mut [f32]; MAX_SOURCES] = [
-                    &mut a[..bins],
-                    &mut b[..bins],
-                    &mut c[..bins],
-                    &mut e[..bins],
-                ];
-                // Sources without components take no part in the masks.
-                let mut active: [&mut [f32]; MAX_SOURCES] = Default::default();
-                let mut count = 0;
-                for (s, r) in refs.iter_mut().enumerate() {
-                    if used[s] {
-                        active[count] = std::mem::take(r);
-                        count += 1;
-                    }
-                }
-                wiener_masks_in_place(&mut active[..count], params.mask_power / exponent);
-            }
-            None => {
-                used[0] = true;
-                self.masks[0][..bins].fill(1.0);
+        d.solver
+            .solve(mag, &mut d.h, params.iterations, params.sparsity);
+        let used = d.used;
+        for m in self.masks.iter_mut() {
+            m[..bins].fill(0.0);
+        }
+        for (k, &s) in d.assignment.iter().enumerate() {
+            let hk = d.h[k];
+            for (o, &w) in self.masks[s][..bins].iter_mut().zip(d.solver.template(k)) {
+                *o += w * hk;
             }
         }
-
-        let scale = self.ola_scale;
-        for s in 0..MAX_SOURCES {
-            if !used[s] {
-                continue;
+        let [a, b, c, e] = &mut self.masks[..] else {
+            unreachable!("MAX_SOURCES masks")
+        };
+        let mut refs: [&mut [f32]; MAX_SOURCES] = [
+            &mut a[..bins],
+            &mut b[..bins],
+            &mut c[..bins],
+            &mut e[..bins],
+        ];
+        // Sources without components take no part in the masks.
+        let mut active: [&mut [f32]; MAX_SOURCES] = Default::default();
+        let mut count = 0;
+        for (s, r) in refs.iter_mut().enumerate() {
+            if used[s] {
+                active[count] = std::mem::take(r);
+                count += 1;
             }
-            for c in 0..channels {
-                let masked = &mut self.masked[..bins];
-                for ((o, x), &m) in masked
+        }
+        wiener_masks_in_place(&mut active[..count], params.mask_power / exponent);
+
+        // The masks of a bin sum to one and the windows overlap-add to one, so the sources
+        // sum to the delayed input: the last used source is that input minus the others,
+        // and needs no synthesis of its own.
+        self.complement = (0..MAX_SOURCES).rev().find(|&s| used[s]).unwrap_or(0);
+        let scale = self.ola_scale;
+        for s in (0..MAX_SOURCES).filter(|&s| used[s] && s != self.complement) {
+            let mask = &self.masks[s][..bins];
+            for (p, z) in self.spectra.iter().enumerate() {
+                let y = &mut self.synth[..n];
+                let (y_low, y_high) = y.split_at_mut(bins);
+                for ((o, x), &m) in y_low.iter_mut().zip(&z[..bins]).zip(mask) {
+                    *o = x * m;
+                }
+                for ((o, x), &m) in y_high
                     .iter_mut()
-                    .zip(&self.spectra[c][..bins])
-                    .zip(&self.masks[s][..bins])
+                    .zip(&z[bins..n])
+                    .zip(mask[1..half].iter().rev())
                 {
-                    *o = *x * m;
+                    *o = x * m;
                 }
-                masked[0].im = 0.0;
-                masked[bins - 1].im = 0.0;
-                let frame = &mut self.frame[..n];
-                if plan
-                    .inverse
-                    .process_with_scratch(masked, frame, &mut plan.inv_scratch)
-                    .is_err()
-                {
-                    continue;
+                plan.inverse.process_with_scratch(y, &mut plan.scratch);
+                let (y_first, y_second) = y.split_at(n - start);
+                let (c0, c1) = (2 * p, 2 * p + 1);
+                let ring = &mut self.output_ring[s][c0][..n];
+                let (r_second, r_first) = ring.split_at_mut(start);
+                for ((o, y), &w) in r_first.iter_mut().zip(y_first.iter()).zip(w_first) {
+                    *o += y.re * w * scale;
                 }
-                let ring = &mut self.output_ring[s][c];
-                let (head, tail) = ring[..n].split_at_mut(start);
-                let (f_tail, f_head) = frame.split_at(n - start);
-                let (w_tail, w_head) = plan.window.split_at(n - start);
-                for ((o, &y), &w) in tail.iter_mut().zip(f_tail).zip(w_tail) {
-                    *o += y * w * scale;
+                for ((o, y), &w) in r_second.iter_mut().zip(y_second.iter()).zip(w_second) {
+                    *o += y.re * w * scale;
                 }
-                for ((o, &y), &w) in head.iter_mut().zip(f_head).zip(w_head) {
-                    *o += y * w * scale;
+                if c1 < channels {
+                    let ring = &mut self.output_ring[s][c1][..n];
+                    let (r_second, r_first) = ring.split_at_mut(start);
+                    for ((o, y), &w) in r_first.iter_mut().zip(y_first.iter()).zip(w_first) {
+                        *o += y.im * w * scale;
+                    }
+                    for ((o, y), &w) in r_second.iter_mut().zip(y_second.iter()).zip(w_second) {
+                        *o += y.im * w * scale;
+                    }
                 }
             }
         }
