@@ -7,6 +7,7 @@
 //! - [`cli`], [`audio`], [`plot`]: the `nmfsep` command-line tool, audio files and PNG plots.
 //! - [`metrics`]: SI-SDR for tests and benchmarks.
 
+pub mod aligned;
 pub mod audio;
 pub mod cli;
 pub mod dsp;

@@ -26,6 +26,7 @@ use rustfft::{Fft, FftPlanner};
 
 use super::mask::wiener_masks_in_place;
 use super::window::{periodic_hann, squared_overlap};
+use crate::aligned::AlignedBuf;
 use crate::nmf::{Dictionary, FrameSolver};
 
 /// Output buses for sources.
@@ -233,7 +234,7 @@ pub struct Engine {
     /// A masked pair spectrum on its way to the time domain (n_fft).
     synth: Vec<Complex32>,
     /// Mean spectrogram frame of the channels (n_bins).
-    mag: Vec<f32>,
+    mag: AlignedBuf,
     /// Source models, then masks, `[source][n_bins]`.
     masks: Vec<Vec<f32>>,
     /// The source that is not synthesized but computed as the delayed input minus the
@@ -286,7 +287,7 @@ impl Engine {
             pos: 0,
             spectra: vec![vec![Complex32::default(); max_n]; channels.div_ceil(2)],
             synth: vec![Complex32::default(); max_n],
-            mag: vec![0.0; max_bins],
+            mag: AlignedBuf::zeros(max_bins),
             masks: vec![vec![0.0; max_bins]; MAX_SOURCES],
             complement: 0,
             rest: vec![0.0; max_n / 2],
@@ -575,22 +576,11 @@ impl Engine {
                 }
             }
             plan.forward.process_with_scratch(z, &mut plan.scratch);
-            // |X0[k]| and |X1[k]| from Z[k] and conj Z[n-k] (Z[n] is Z[0]).
-            let mirror = std::iter::once(&z[0]).chain(z[half..].iter().rev());
-            for ((m, a), b) in mag.iter_mut().zip(&z[..bins]).zip(mirror) {
-                let (s_re, s_im) = (a.re + b.re, a.im - b.im);
-                let (d_re, d_im) = (a.re - b.re, a.im + b.im);
-                let p0 = 0.25 * (s_re * s_re + s_im * s_im);
-                let p1 = if stereo {
-                    0.25 * (d_re * d_re + d_im * d_im)
-                } else {
-                    0.0
-                };
-                *m += if exponent == 2.0 {
-                    p0 + p1
-                } else {
-                    p0.sqrt() + p1.sqrt()
-                };
+            match (exponent == 2.0, stereo) {
+                (true, true) => add_pair_spectrogram::<true, true>(z, mag),
+                (true, false) => add_pair_spectrogram::<true, false>(z, mag),
+                (false, true) => add_pair_spectrogram::<false, true>(z, mag),
+                (false, false) => add_pair_spectrogram::<false, false>(z, mag),
             }
         }
         let inv_c = 1.0 / channels.max(1) as f32;
@@ -673,6 +663,37 @@ impl Engine {
                 }
             }
         }
+    }
+}
+
+/// Adds the magnitude (or, with `POWER`, the power) spectrum of both channels of a pair to
+/// `mag` (n_bins), from the pair's complex spectrum `z` (n_fft): `X0[k] = (Z[k] + conj
+/// Z[n-k]) / 2` and `X1[k] = (Z[k] - conj Z[n-k]) / 2i`, with `Z[n] = Z[0]`. Without
+/// `STEREO` the pair holds one channel and `X0 = Z`.
+#[inline(always)]
+fn add_pair_spectrogram<const POWER: bool, const STEREO: bool>(z: &[Complex32], mag: &mut [f32]) {
+    let n = z.len();
+    let half = n / 2;
+    let bin = |a: Complex32, b: Complex32| {
+        let (s_re, s_im) = (a.re + b.re, a.im - b.im);
+        let (d_re, d_im) = (a.re - b.re, a.im + b.im);
+        let p0 = 0.25 * (s_re * s_re + s_im * s_im);
+        let p1 = 0.25 * (d_re * d_re + d_im * d_im);
+        match (POWER, STEREO) {
+            (true, true) => p0 + p1,
+            (true, false) => p0,
+            (false, true) => p0.sqrt() + p1.sqrt(),
+            (false, false) => p0.sqrt(),
+        }
+    };
+    mag[0] += bin(z[0], z[0]);
+    // Bin k pairs with n - k: z[half..n] read backwards is z[n-1], ..., z[half].
+    for ((m, &a), &b) in mag[1..=half]
+        .iter_mut()
+        .zip(&z[1..=half])
+        .zip(z[half..n].iter().rev())
+    {
+        *m += bin(a, b);
     }
 }
 

@@ -4,6 +4,7 @@
 use ndarray::ArrayView2;
 
 use super::beta::{gamma, update_factors, EPS};
+use crate::aligned::AlignedBuf;
 
 /// Relative floor of a frame's activations: after a solve every entry of h is at least
 /// `H_FLOOR_REL * max(h)` (and [`EPS`]), so that a component that fell silent keeps a
@@ -25,7 +26,7 @@ pub struct FrameSolver {
     wt: Vec<f32>,
     /// W in blocks of BLOCK bins: `wb[(b * K + c) * BLOCK + i] = W[b * BLOCK + i, c]` for the
     /// full blocks, so that the fused kernel streams contiguous memory.
-    wb: Vec<f32>,
+    wb: AlignedBuf,
     /// Column sums of W (K): the beta = 1 denominator, and the rescale weights.
     colsum: Vec<f32>,
     /// Model W h of the latest iteration (n_bins).
@@ -37,7 +38,7 @@ pub struct FrameSolver {
     /// W^T a and W^T b (K each).
     num: Vec<f32>,
     /// Partial sums of the fused beta = 1 kernel (K x LANES).
-    partial: Vec<f32>,
+    partial: AlignedBuf,
     den: Vec<f32>,
     kernels: Kernels,
 }
@@ -53,7 +54,7 @@ impl FrameSolver {
             }
         }
         let full = n_bins - n_bins % BLOCK;
-        let mut wb = vec![0.0; full * k];
+        let mut wb = AlignedBuf::zeros(full * k);
         for b in 0..full / BLOCK {
             for c in 0..k {
                 for i in 0..BLOCK {
@@ -76,7 +77,7 @@ impl FrameSolver {
             a: vec![0.0; n_bins],
             b: vec![0.0; n_bins],
             num: vec![0.0; k],
-            partial: vec![0.0; k * LANES],
+            partial: AlignedBuf::zeros(k * LANES),
             den: vec![0.0; k],
             kernels: Kernels::detect(),
         }
