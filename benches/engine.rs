@@ -74,7 +74,7 @@ fn main() {
         best_cpu = best_cpu.min(thread_cpu_seconds() - cpu);
     }
     let audio_s = (len / block * block) as f64 / f64::from(sr);
-    println!("engine: stereo {sr} Hz, n_fft {n_fft}, hop {}, K {k}, 4 sources, 10 iterations/frame, blocks of {block}", n_fft / 4);
+    println!("engine: stereo {sr} Hz, n_fft {n_fft}, hop {}, K {k}, 4 sources, {iterations} iterations/frame, blocks of {block}", n_fft / 4);
     println!("  {audio_s:.1} s of audio in {best:.3} s wall, {best_cpu:.3} s CPU of this thread (best of 5)");
     println!(
         "  {:.0}x real time ({:.3}% of one core) by CPU time; {:.0}x by wall time",
