@@ -42,6 +42,40 @@ impl Kernels {
         }
     }
 
+    /// Every variant this CPU can run, portable first, with its name (for tests that compare
+    /// the variants). The AVX-512 variant needs DQ and VL too (its `kl_ratio` and
+    /// `beta_factors` are compiled with them).
+    #[cfg(test)]
+    pub(crate) fn variants() -> Vec<(&'static str, Self)> {
+        #[allow(unused_mut)]
+        let mut v = vec![("portable", Self::portable())];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                v.push((
+                    "avx2+fma",
+                    Self {
+                        avx512: false,
+                        avx2: true,
+                    },
+                ));
+                if is_x86_feature_detected!("avx512f")
+                    && is_x86_feature_detected!("avx512dq")
+                    && is_x86_feature_detected!("avx512vl")
+                {
+                    v.push((
+                        "avx512",
+                        Self {
+                            avx512: true,
+                            avx2: true,
+                        },
+                    ));
+                }
+            }
+        }
+        v
+    }
+
     /// `y[t, f] = sum_k wt[k, f] ht[t, k]` (the model W H of a tile, nt x fp, unfloored).
     pub fn model(&self, wt: &[f32], ht: &[f32], y: &mut [f32], fp: usize, kp: usize, nt: usize) {
         check(fp, kp, nt);
@@ -555,24 +589,26 @@ mod tests {
         let wk = data(fp * kp, 2);
         let ht = data(nt * kp, 3);
         let r = data(nt * fp, 4);
-        let (fast, slow) = (Kernels::detect(), Kernels::portable());
+        let slow = Kernels::portable();
         let close = |a: &[f32], b: &[f32]| {
             a.iter()
                 .zip(b)
                 .all(|(x, y)| (x - y).abs() <= 1e-4 * (1.0 + x.abs()))
         };
-        let (mut y1, mut y2) = (vec![0.0; nt * fp], vec![0.0; nt * fp]);
-        fast.model(&wt, &ht, &mut y1, fp, kp, nt);
-        slow.model(&wt, &ht, &mut y2, fp, kp, nt);
-        assert!(close(&y1, &y2));
-        let (mut o1, mut o2) = (vec![0.0; nt * kp], vec![0.0; nt * kp]);
-        fast.project(&wk, &r, &mut o1, fp, kp, nt);
-        slow.project(&wk, &r, &mut o2, fp, kp, nt);
-        assert!(close(&o1, &o2));
-        let (mut a1, mut a2) = (vec![1.0; fp * kp], vec![1.0; fp * kp]);
-        fast.accumulate(&r, &ht, &mut a1, fp, kp, nt);
-        slow.accumulate(&r, &ht, &mut a2, fp, kp, nt);
-        assert!(close(&a1, &a2));
+        for (name, fast) in Kernels::variants().into_iter().skip(1) {
+            let (mut y1, mut y2) = (vec![0.0; nt * fp], vec![0.0; nt * fp]);
+            fast.model(&wt, &ht, &mut y1, fp, kp, nt);
+            slow.model(&wt, &ht, &mut y2, fp, kp, nt);
+            assert!(close(&y1, &y2), "{name}");
+            let (mut o1, mut o2) = (vec![0.0; nt * kp], vec![0.0; nt * kp]);
+            fast.project(&wk, &r, &mut o1, fp, kp, nt);
+            slow.project(&wk, &r, &mut o2, fp, kp, nt);
+            assert!(close(&o1, &o2), "{name}");
+            let (mut a1, mut a2) = (vec![1.0; fp * kp], vec![1.0; fp * kp]);
+            fast.accumulate(&r, &ht, &mut a1, fp, kp, nt);
+            slow.accumulate(&r, &ht, &mut a2, fp, kp, nt);
+            assert!(close(&a1, &a2), "{name}");
+        }
     }
 
     #[test]
