@@ -22,13 +22,19 @@ pub struct Kernels {
 }
 
 impl Kernels {
-    /// Detects the CPU features (AVX-512F, else AVX2 + FMA, else portable code).
+    /// Detects the CPU features (AVX-512 F, DQ and VL with AVX2 + FMA, else AVX2 + FMA, else
+    /// portable code): the AVX-512 kernels are compiled with all five.
     pub fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
         Self {
             #[cfg(target_arch = "x86_64")]
-            avx512: is_x86_feature_detected!("avx512f"),
+            avx512: avx2
+                && is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512dq")
+                && is_x86_feature_detected!("avx512vl"),
             #[cfg(target_arch = "x86_64")]
-            avx2: is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+            avx2,
         }
     }
 
