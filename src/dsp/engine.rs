@@ -60,8 +60,6 @@ pub enum EngineError {
 /// Everything the audio thread needs from a dictionary, built off the audio thread.
 pub struct PreparedDictionary {
     solver: FrameSolver,
-    /// Source index (0..MAX_SOURCES) of every component.
-    assignment: Vec<usize>,
     /// Activations of the latest frame (K): the warm start of the next one.
     h: Vec<f32>,
     n_fft: usize,
@@ -70,6 +68,8 @@ pub struct PreparedDictionary {
     exponent: f32,
     /// Which sources own at least one component.
     used: [bool; MAX_SOURCES],
+    /// The components of each source, in order.
+    groups: [Vec<usize>; MAX_SOURCES],
 }
 
 impl PreparedDictionary {
@@ -106,14 +106,19 @@ impl PreparedDictionary {
             used[source] = true;
         }
         let k = dict.n_components();
+        let groups = std::array::from_fn(|s| {
+            (0..k)
+                .filter(|&c| assignment[c] == s)
+                .collect::<Vec<usize>>()
+        });
         Ok(Self {
             solver: FrameSolver::new(dict.w.view(), dict.beta),
-            assignment: assignment.to_vec(),
             h: vec![1.0 / k as f32; k],
             n_fft: dict.n_fft,
             hop: dict.hop,
             exponent: dict.spectrogram.exponent(),
             used,
+            groups,
         })
     }
 
@@ -591,15 +596,6 @@ impl Engine {
         d.solver
             .solve(mag, &mut d.h, params.iterations, params.sparsity);
         let used = d.used;
-        for m in self.masks.iter_mut() {
-            m[..bins].fill(0.0);
-        }
-        for (k, &s) in d.assignment.iter().enumerate() {
-            let hk = d.h[k];
-            for (o, &w) in self.masks[s][..bins].iter_mut().zip(d.solver.template(k)) {
-                *o += w * hk;
-            }
-        }
         let [a, b, c, e] = &mut self.masks[..] else {
             unreachable!("MAX_SOURCES masks")
         };
@@ -609,6 +605,8 @@ impl Engine {
             &mut c[..bins],
             &mut e[..bins],
         ];
+        let groups: [&[usize]; MAX_SOURCES] = std::array::from_fn(|s| d.groups[s].as_slice());
+        d.solver.group_models(&d.h, &groups, &mut refs);
         // Sources without components take no part in the masks.
         let mut active: [&mut [f32]; MAX_SOURCES] = Default::default();
         let mut count = 0;
