@@ -132,6 +132,32 @@ fn cost_title(beta: f32, n_iter: usize) -> String {
     format!("beta divergence (beta = {beta}), {n_iter} iterations")
 }
 
+/// Plots a whole factorization (W, H and the cost curve of divergence `beta`) and the
+/// `spectrograms` of its outputs into the PNG file `path`.
+fn plot_fit(
+    path: &Path,
+    sample_rate: u32,
+    stft: &Stft,
+    fact: &nmf::Factorization,
+    beta: f32,
+    spectrograms: Vec<(String, Array2<f32>)>,
+) -> Result<()> {
+    plot_factorization(
+        path,
+        &PlotInput {
+            sample_rate,
+            n_fft: stft.n_fft(),
+            hop: stft.hop(),
+            w: Some(fact.w.view()),
+            h: Some(fact.h.view()),
+            cost: &fact.cost,
+            cost_title: cost_title(beta, fact.n_iter),
+            spectrograms,
+        },
+    )?;
+    Ok(())
+}
+
 /// Moves the staged output folder, then the staged plot, into place.
 fn commit_outputs(dir: StagedDir, plot: Option<StagedFile>) -> Result<()> {
     dir.commit()?;
@@ -198,19 +224,7 @@ fn learn(a: &LearnArgs) -> Result<()> {
     })?;
     dict.save(out.tmp())?;
     if let Some(p) = &plot {
-        plot_factorization(
-            p.tmp(),
-            &PlotInput {
-                sample_rate: audio.sample_rate,
-                n_fft: stft.n_fft(),
-                hop: stft.hop(),
-                w: Some(fact.w.view()),
-                h: Some(fact.h.view()),
-                cost: &fact.cost,
-                cost_title: cost_title(a.fit.beta, fact.n_iter),
-                spectrograms: vec![],
-            },
-        )?;
+        plot_fit(p.tmp(), audio.sample_rate, &stft, &fact, a.fit.beta, vec![])?;
     }
     out.commit()?;
     if let Some(p) = plot {
@@ -522,18 +536,14 @@ fn decompose(a: &DecomposeArgs) -> Result<()> {
         write_wav_f32(&path, audio.sample_rate, chans)?;
     }
     if let Some(p) = &plot {
-        plot_factorization(
+        let spectrograms = output_spectrograms(&stft, &names, &outputs);
+        plot_fit(
             p.tmp(),
-            &PlotInput {
-                sample_rate: audio.sample_rate,
-                n_fft: stft.n_fft(),
-                hop: stft.hop(),
-                w: Some(fact.w.view()),
-                h: Some(fact.h.view()),
-                cost: &fact.cost,
-                cost_title: cost_title(a.fit.beta, fact.n_iter),
-                spectrograms: output_spectrograms(&stft, &names, &outputs),
-            },
+            audio.sample_rate,
+            &stft,
+            &fact,
+            a.fit.beta,
+            spectrograms,
         )?;
     }
     commit_outputs(dir, plot)?;

@@ -467,11 +467,7 @@ impl Engine {
                         *r -= *y;
                         *o += g * *y;
                     }
-                    if let Some(bus) = sources
-                        .get_mut(s)
-                        .and_then(|b| b.get_mut(c))
-                        .and_then(|b| b.get_mut(range.clone()))
-                    {
+                    if let Some(bus) = bus_range(sources, s, c, range.clone()) {
                         bus.copy_from_slice(ring);
                     }
                     ring.fill(0.0);
@@ -484,11 +480,7 @@ impl Engine {
                     *r = flush(*r);
                     *o = flush(*o + g * *r);
                 }
-                if let Some(bus) = sources
-                    .get_mut(complement)
-                    .and_then(|b| b.get_mut(c))
-                    .and_then(|b| b.get_mut(range.clone()))
-                {
+                if let Some(bus) = bus_range(sources, complement, c, range.clone()) {
                     bus.copy_from_slice(rest);
                 }
                 // A source that was synthesized before a dictionary change may be the
@@ -554,8 +546,6 @@ impl Engine {
             return;
         };
         let plan = &mut self.plans[self.size];
-        // The frame in time order is ring[start..n] then ring[..start].
-        let (w_first, w_second) = plan.window.split_at(n - start);
         let exponent = d.exponent;
         let mag = &mut self.mag[..bins];
         mag.fill(0.0);
@@ -563,22 +553,12 @@ impl Engine {
             let z = &mut z[..n];
             let (c0, c1) = (2 * p, 2 * p + 1);
             let stereo = c1 < channels;
-            let (z_first, z_second) = z.split_at_mut(n - start);
-            let r0 = &self.input_ring[c0][..n];
-            for ((o, &x), &w) in z_first.iter_mut().zip(&r0[start..]).zip(w_first) {
-                *o = Complex32::new(x * w, 0.0);
-            }
-            for ((o, &x), &w) in z_second.iter_mut().zip(&r0[..start]).zip(w_second) {
-                *o = Complex32::new(x * w, 0.0);
-            }
+            let window = &plan.window;
+            window_frame(&self.input_ring[c0], start, window, z, |o, x| {
+                *o = Complex32::new(x, 0.0)
+            });
             if stereo {
-                let r1 = &self.input_ring[c1][..n];
-                for ((o, &x), &w) in z_first.iter_mut().zip(&r1[start..]).zip(w_first) {
-                    o.im = x * w;
-                }
-                for ((o, &x), &w) in z_second.iter_mut().zip(&r1[..start]).zip(w_second) {
-                    o.im = x * w;
-                }
+                window_frame(&self.input_ring[c1], start, window, z, |o, x| o.im = x);
             }
             plan.forward.process_with_scratch(z, &mut plan.scratch);
             match (exponent == 2.0, stereo) {
@@ -639,28 +619,72 @@ impl Engine {
                     *o = x * m;
                 }
                 plan.inverse.process_with_scratch(y, &mut plan.scratch);
-                let (y_first, y_second) = y.split_at(n - start);
                 let (c0, c1) = (2 * p, 2 * p + 1);
-                let ring = &mut self.output_ring[s][c0][..n];
-                let (r_second, r_first) = ring.split_at_mut(start);
-                for ((o, y), &w) in r_first.iter_mut().zip(y_first.iter()).zip(w_first) {
-                    *o += y.re * w * scale;
-                }
-                for ((o, y), &w) in r_second.iter_mut().zip(y_second.iter()).zip(w_second) {
-                    *o += y.re * w * scale;
-                }
+                let window = &plan.window;
+                overlap_add(&mut self.output_ring[s][c0], start, window, y, scale, |y| {
+                    y.re
+                });
                 if c1 < channels {
-                    let ring = &mut self.output_ring[s][c1][..n];
-                    let (r_second, r_first) = ring.split_at_mut(start);
-                    for ((o, y), &w) in r_first.iter_mut().zip(y_first.iter()).zip(w_first) {
-                        *o += y.im * w * scale;
-                    }
-                    for ((o, y), &w) in r_second.iter_mut().zip(y_second.iter()).zip(w_second) {
-                        *o += y.im * w * scale;
-                    }
+                    overlap_add(&mut self.output_ring[s][c1], start, window, y, scale, |y| {
+                        y.im
+                    });
                 }
             }
         }
+    }
+}
+
+/// The samples `range` of channel `c` of source bus `s`, if the host gave that bus and channel.
+fn bus_range<'a>(
+    sources: &'a mut [&mut [&mut [f32]]],
+    s: usize,
+    c: usize,
+    range: std::ops::Range<usize>,
+) -> Option<&'a mut [f32]> {
+    sources.get_mut(s)?.get_mut(c)?.get_mut(range)
+}
+
+/// Writes the frame held by the circular `ring` (n_fft = `frame.len()` samples, the oldest at
+/// index `start`) into `frame` in time order, windowed: `put(&mut frame[j], x[j] * window[j])`.
+#[inline(always)]
+fn window_frame<T>(
+    ring: &[f32],
+    start: usize,
+    window: &[f32],
+    frame: &mut [T],
+    put: impl Fn(&mut T, f32),
+) {
+    let n = frame.len();
+    let (f_first, f_second) = frame.split_at_mut(n - start);
+    let (w_first, w_second) = window.split_at(n - start);
+    for ((o, &x), &w) in f_first.iter_mut().zip(&ring[start..n]).zip(w_first) {
+        put(o, x * w);
+    }
+    for ((o, &x), &w) in f_second.iter_mut().zip(&ring[..start]).zip(w_second) {
+        put(o, x * w);
+    }
+}
+
+/// Overlap-adds `take(frame[j]) * window[j] * scale` into the circular `ring`, time order
+/// starting at index `start` (the inverse of [`window_frame`]'s indexing).
+#[inline(always)]
+fn overlap_add<T>(
+    ring: &mut [f32],
+    start: usize,
+    window: &[f32],
+    frame: &[T],
+    scale: f32,
+    take: impl Fn(&T) -> f32,
+) {
+    let n = frame.len();
+    let (f_first, f_second) = frame.split_at(n - start);
+    let (w_first, w_second) = window.split_at(n - start);
+    let (r_second, r_first) = ring[..n].split_at_mut(start);
+    for ((o, y), &w) in r_first.iter_mut().zip(f_first).zip(w_first) {
+        *o += take(y) * w * scale;
+    }
+    for ((o, y), &w) in r_second.iter_mut().zip(f_second).zip(w_second) {
+        *o += take(y) * w * scale;
     }
 }
 

@@ -303,6 +303,14 @@ fn block(wt: &[f32], n: usize, c: usize, start: usize) -> &[f32; BLOCK] {
         .expect("block inside the template")
 }
 
+/// Model of bin `f` alone, `sum_c W[f, c] h[c]`: the bins after the last full block.
+#[inline(always)]
+fn bin_model<const FMA: bool>(wt: &[f32], n: usize, h: &[f32], f: usize) -> f32 {
+    h.iter()
+        .enumerate()
+        .fold(0.0, |acc, (c, &hc)| madd::<FMA>(wt[c * n + f], hc, acc))
+}
+
 /// Model of one block of bins: `sum_c W[start.., c] h[c]`, accumulated in registers.
 #[inline(always)]
 fn block_model<const FMA: bool>(wt: &[f32], n: usize, h: &[f32], start: usize) -> [f32; BLOCK] {
@@ -334,11 +342,7 @@ fn model_kernel<const FMA: bool>(
         }
     }
     for f in full..n {
-        let y = h
-            .iter()
-            .enumerate()
-            .fold(0.0, |acc, (c, &hc)| madd::<FMA>(wt[c * n + f], hc, acc));
-        wh[f] = y.max(EPS);
+        wh[f] = bin_model::<FMA>(wt, n, h, f).max(EPS);
     }
 }
 
@@ -412,11 +416,7 @@ fn kl_numerator_kernel<const FMA: bool>(
         *o = p.iter().sum();
     }
     for f in full..n {
-        let y = h
-            .iter()
-            .enumerate()
-            .fold(0.0, |acc, (c, &hc)| madd::<FMA>(wt[c * n + f], hc, acc));
-        let r = v[f] / y.max(EPS);
+        let r = v[f] / bin_model::<FMA>(wt, n, h, f).max(EPS);
         for (c, o) in num.iter_mut().enumerate() {
             *o = madd::<FMA>(wt[c * n + f], r, *o);
         }
