@@ -32,6 +32,28 @@ pub enum AudioError {
     Empty { path: String },
 }
 
+/// A sign of damage in a file that still decoded: the audio is used as far as it decodes,
+/// and the caller shows the warning (the CLI prints it on stderr).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum AudioWarning {
+    /// Fewer samples than the header announces (a file cut short, e.g. an interrupted copy
+    /// or recording). Only reported when more than 1 % of the announced length is missing,
+    /// since compressed formats may announce an estimate.
+    #[error("{path}: read {read_s:.1} s of the {announced_s:.1} s the header announces (the file is cut short); going on with what was read")]
+    Truncated {
+        path: String,
+        /// Duration decoded, seconds.
+        read_s: f64,
+        /// Duration the header announces, seconds.
+        announced_s: f64,
+    },
+    /// Packets that failed to decode were skipped, as players do.
+    #[error(
+        "{path}: skipped {count} damaged packet(s) that did not decode; going on without them"
+    )]
+    SkippedPackets { path: String, count: usize },
+}
+
 /// Decoded multichannel audio.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Audio {
@@ -80,13 +102,24 @@ impl Audio {
 }
 
 /// Decodes the first audio track of the file at `path` (format found from the content, the
-/// extension only as a hint). Integer formats are scaled to +-1 full scale.
+/// extension only as a hint). Integer formats are scaled to +-1 full scale. Signs of damage
+/// are dropped: use [`read_audio_checked`] to see them.
+///
+/// # Errors
+/// As [`read_audio_checked`].
+pub fn read_audio(path: &Path) -> Result<Audio, AudioError> {
+    read_audio_checked(path).map(|(a, _)| a)
+}
+
+/// [`read_audio`], with the signs of damage found on the way. Damaged files are treated
+/// alike: what decodes is used, and each kind of damage is one [`AudioWarning`] (a file cut
+/// short, packets that did not decode). A file with nothing usable is an error.
 ///
 /// # Errors
 /// [`AudioError::Io`] if the file cannot be opened or read, [`AudioError::Format`] if it is
 /// not audio in a supported format (or has no sample rate), [`AudioError::Empty`] if it
 /// decodes to zero samples.
-pub fn read_audio(path: &Path) -> Result<Audio, AudioError> {
+pub fn read_audio_checked(path: &Path) -> Result<(Audio, Vec<AudioWarning>), AudioError> {
     let p = path.display().to_string();
     let file = File::open(path).map_err(|e| AudioError::Io {
         action: "open",
@@ -119,6 +152,8 @@ pub fn read_audio(path: &Path) -> Result<Audio, AudioError> {
     let track_id = track.id;
     let mut sample_rate = track.codec_params.sample_rate;
     let mut n_channels = track.codec_params.channels.map(|c| c.count());
+    let announced_frames = track.codec_params.n_frames;
+    let mut skipped = 0usize;
     let mut decoder = symphonia::default::get_codecs()
         .make(&track.codec_params, &DecoderOptions::default())
         .map_err(|e| format_err(&e))?;
@@ -151,7 +186,10 @@ pub fn read_audio(path: &Path) -> Result<Audio, AudioError> {
                 interleaved.extend_from_slice(b.samples());
             }
             // A corrupt packet is skipped, as players do.
-            Err(SymphoniaError::DecodeError(_)) => continue,
+            Err(SymphoniaError::DecodeError(_)) => {
+                skipped += 1;
+                continue;
+            }
             Err(e) => return Err(format_err(&e)),
         }
     }
@@ -166,10 +204,31 @@ pub fn read_audio(path: &Path) -> Result<Audio, AudioError> {
     let channels = (0..n_channels)
         .map(|c| (0..len).map(|i| interleaved[i * n_channels + c]).collect())
         .collect();
-    Ok(Audio {
-        sample_rate,
-        channels,
-    })
+    let mut warnings = Vec::new();
+    if let Some(announced) = announced_frames {
+        // More than 1 % missing: compressed formats may announce an estimate.
+        if (len as u64).saturating_mul(100) < announced.saturating_mul(99) {
+            let rate = f64::from(sample_rate);
+            warnings.push(AudioWarning::Truncated {
+                path: p.clone(),
+                read_s: len as f64 / rate,
+                announced_s: announced as f64 / rate,
+            });
+        }
+    }
+    if skipped > 0 {
+        warnings.push(AudioWarning::SkippedPackets {
+            path: p.clone(),
+            count: skipped,
+        });
+    }
+    Ok((
+        Audio {
+            sample_rate,
+            channels,
+        },
+        warnings,
+    ))
 }
 
 /// Writes `channels[channel][sample]` (equal lengths) as a 32-bit float WAV file at

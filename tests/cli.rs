@@ -391,17 +391,6 @@ fn bad_input_fails_cleanly() {
         ),
         (
             vec![
-                "learn".into(),
-                s(&example("train/bass.wav")),
-                "-o".into(),
-                s(&d.join("x.npz")),
-                "--n-fft".into(),
-                "1000".into(),
-            ],
-            "n_fft",
-        ),
-        (
-            vec![
                 "decompose".into(),
                 mixp.clone(),
                 "--components".into(),
@@ -439,11 +428,239 @@ fn bad_input_fails_cleanly() {
         2,
     );
     fails(d, &["learn".into(), mixp.clone()], 2);
+    let msg = fails(
+        d,
+        &[
+            "learn".into(),
+            s(&example("train/bass.wav")),
+            "-o".into(),
+            s(&d.join("x.npz")),
+            "--n-fft".into(),
+            "1000".into(),
+        ],
+        2,
+    );
+    assert!(msg.contains("n_fft"), "{msg}");
     // An existing output folder is kept and only gets new files on success.
     let existing = d.join("existing");
     std::fs::create_dir(&existing).unwrap();
     fails(d, &sep(&s(&silent), &both, &s(&existing)), 1);
     assert!(existing.is_dir());
+}
+
+/// Every size argument is bounded while parsing (exit code 2, one line) and K by the clip
+/// (exit code 1): nothing runs for minutes on a typo.
+#[test]
+fn size_arguments_are_bounded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let s = |p: &Path| p.display().to_string();
+    let bass = s(&example("train/bass.wav"));
+    let mixp = s(&example("mix.wav"));
+    let short = d.join("short.wav");
+    let (_, mix) = read_wav(&example("mix.wav"));
+    write_wav(&short, 44100, &[mix[0][..8820].to_vec()]);
+    let npz = s(&d.join("x.npz"));
+    let out = s(&d.join("out"));
+    let learn_with = |extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = vec!["learn".into(), bass.clone(), "-o".into(), npz.clone()];
+        a.extend(extra.iter().map(|x| x.to_string()));
+        a
+    };
+    let usage: Vec<(Vec<String>, &str)> = vec![
+        (learn_with(&["--components", "100000"]), "1..=4097"),
+        (learn_with(&["--components", "0"]), "1..=4097"),
+        (learn_with(&["--n-fft", "16384"]), "n_fft"),
+        (learn_with(&["--hop", "0"]), "--hop"),
+        (learn_with(&["--iterations", "0"]), "--iterations"),
+        (learn_with(&["--iterations", "1000000"]), "1..=10000"),
+        (
+            vec![
+                "decompose".into(),
+                mixp.clone(),
+                "-k".into(),
+                "5000".into(),
+                "-o".into(),
+                out.clone(),
+            ],
+            "1..=4097",
+        ),
+        (
+            vec![
+                "separate".into(),
+                mixp.clone(),
+                "--source".into(),
+                format!("a={npz}"),
+                "-o".into(),
+                out.clone(),
+                "--realtime".into(),
+                "--block".into(),
+                "100000".into(),
+            ],
+            "--block",
+        ),
+        (
+            vec![
+                "separate".into(),
+                mixp.clone(),
+                "--source".into(),
+                format!("a={npz}"),
+                "-o".into(),
+                out.clone(),
+                "--iterations".into(),
+                "0".into(),
+            ],
+            "--iterations",
+        ),
+    ];
+    for (args, needle) in &usage {
+        let msg = fails(d, args, 2);
+        assert!(msg.contains(needle), "{args:?}: {msg:?} lacks {needle:?}");
+    }
+    // 0.2 s at hop 512: 18 frames, so K <= 18.
+    let msg = fails(
+        d,
+        &[
+            "learn".into(),
+            s(&short),
+            "-k".into(),
+            "19".into(),
+            "-o".into(),
+            npz.clone(),
+        ],
+        1,
+    );
+    assert!(msg.contains("at most 18"), "{msg}");
+    let msg = fails(
+        d,
+        &[
+            "decompose".into(),
+            s(&short),
+            "-k".into(),
+            "40".into(),
+            "-o".into(),
+            out.clone(),
+        ],
+        1,
+    );
+    assert!(msg.contains("at most 18"), "{msg}");
+    ok(&nmfsep(&[
+        "learn",
+        &s(&short),
+        "-k",
+        "18",
+        "--iterations",
+        "5",
+        "-o",
+        &npz,
+    ]));
+}
+
+/// A WAV file cut short (its header announces 7.0 s, 0.2 s of data follow) is separated
+/// from what it holds, with one warning line on stderr; a name that is a valid file name
+/// everywhere (`note2_D#4`) works, names that are not are refused.
+#[test]
+fn truncated_input_and_portable_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let s = |p: &Path| p.display().to_string();
+    let piano = learn(d, "piano", &["--iterations", "10"]);
+    let bass = learn(d, "bass", &["--iterations", "10"]);
+    // 44-byte header of a 16-bit mono 44.1 kHz file, then 8820 samples (0.2 s).
+    let bytes = std::fs::read(example("mix.wav")).unwrap();
+    assert_eq!(&bytes[36..40], b"data");
+    let cut = d.join("cut.wav");
+    std::fs::write(&cut, &bytes[..44 + 2 * 8820]).unwrap();
+    let out = d.join("out");
+    let run = nmfsep(&[
+        "separate",
+        &s(&cut),
+        "--source",
+        &format!("note2_D#4={}", s(&piano)),
+        "--source",
+        &format!("Bass (DI)={}", s(&bass)),
+        "-o",
+        &s(&out),
+        "--iterations",
+        "5",
+    ]);
+    ok(&run);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("read 0.2 s of the 7.0 s the header announces"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    let outs = [out.join("note2_D#4.wav"), out.join("Bass (DI).wav")];
+    let (_, y) = read_wav(&outs[0]);
+    assert_eq!(y[0].len(), 8820, "every sample of the cut file is used");
+    // The same samples in an intact file (hound refuses the cut one).
+    let (_, mix) = read_wav(&example("mix.wav"));
+    let intact = d.join("intact.wav");
+    write_wav(&intact, 44100, &[mix[0][..8820].to_vec()]);
+    let err = sum_error(&intact, &outs);
+    assert!(err < 1e-4, "sum error {err}");
+    // An intact file gives no warning.
+    let run = nmfsep(&[
+        "separate",
+        &s(&example("mix.wav")),
+        "--source",
+        &format!("p={}", s(&piano)),
+        "-o",
+        &s(&d.join("out2")),
+        "--iterations",
+        "2",
+    ]);
+    ok(&run);
+    assert!(
+        run.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    for bad in [
+        "a:b",
+        "CON",
+        "nul.x",
+        "x.",
+        "..",
+        "a|b",
+        "a/b",
+        "tab\there",
+        "a*",
+    ] {
+        let msg = fails(
+            d,
+            &[
+                "separate".into(),
+                s(&example("mix.wav")),
+                "--source".into(),
+                format!("{bad}={}", s(&piano)),
+                "-o".into(),
+                s(&d.join("bad")),
+            ],
+            1,
+        );
+        assert!(
+            msg.contains("valid on Linux, macOS and Windows"),
+            "{bad:?}: {msg}"
+        );
+    }
+    // Names that differ only in case are one file on macOS and Windows.
+    let msg = fails(
+        d,
+        &[
+            "separate".into(),
+            s(&example("mix.wav")),
+            "--source".into(),
+            format!("Piano={}", s(&piano)),
+            "--source".into(),
+            format!("piano={}", s(&bass)),
+            "-o".into(),
+            s(&d.join("bad")),
+        ],
+        1,
+    );
+    assert!(msg.contains("twice"), "{msg}");
 }
 
 /// Supervised separation quality on examples/piano_bass (first 7 s of bench case

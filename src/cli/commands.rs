@@ -10,9 +10,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::Array2;
 use realfft::num_complex::Complex32;
 
+use super::limits::check_components;
+use super::names::{check_output_name, same_file_name};
 use super::output::{StagedDir, StagedFile};
 use super::{ChannelsArg, Command, DecomposeArgs, FitArgs, LearnArgs, SeparateArgs, StftArgs};
-use crate::audio::{read_audio, write_wav_f32, Audio};
+use crate::audio::{read_audio_checked, write_wav_f32, Audio};
 use crate::dsp::engine::{run_offline, Engine, EngineParams, PreparedDictionary, MAX_SOURCES};
 use crate::dsp::learn_dictionary;
 use crate::dsp::separate::mask_sources;
@@ -33,9 +35,13 @@ pub fn run(command: Command) -> Result<()> {
     }
 }
 
-/// Reads an audio file and rejects silence.
+/// Reads an audio file, prints a warning line on stderr for each sign of damage (see
+/// [`read_audio_checked`]: a damaged file is used as far as it decodes), and rejects silence.
 fn read_input(path: &Path) -> Result<Audio> {
-    let audio = read_audio(path)?;
+    let (audio, warnings) = read_audio_checked(path)?;
+    for w in warnings {
+        eprintln!("nmfsep: warning: {w}");
+    }
     if audio.peak() == 0.0 {
         bail!("{} is silent (all samples are zero)", path.display());
     }
@@ -54,34 +60,16 @@ fn kind(power: bool) -> SpectrogramKind {
     }
 }
 
-/// Output names become file names: keep them to letters, digits, `_`, `-`, `.`.
-fn check_name(name: &str, what: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    if !ok {
-        bail!("{what} name {name:?} must be letters, digits, '_', '-' or '.' (and not start with '.')");
-    }
-    Ok(())
-}
-
 /// The mean over channels of |X|^e, plus the floor 1e-6 * max (as the scikit-learn baseline),
 /// n_bins x n_frames.
 fn mean_spectrogram(specs: &[Array2<Complex32>], exponent: f32) -> Array2<f32> {
     floored_mean_spectrogram(&specs.iter().collect::<Vec<_>>(), exponent)
 }
 
-/// Fit settings from the command line.
-fn fit_options(k: usize, f: &FitArgs) -> Result<FitOptions> {
-    if k == 0 {
-        bail!("--components must be at least 1");
-    }
-    if f.iterations == 0 {
-        bail!("--iterations must be at least 1");
-    }
-    Ok(FitOptions {
+/// Fit settings from the command line (their bounds are checked while parsing, see
+/// [`super::limits`]).
+fn fit_options(k: usize, f: &FitArgs) -> FitOptions {
+    FitOptions {
         n_components: k,
         beta: f.beta,
         max_iter: f.iterations,
@@ -90,7 +78,7 @@ fn fit_options(k: usize, f: &FitArgs) -> Result<FitOptions> {
         init: f.init.into(),
         sparsity: f.sparsity,
         cost_every: 10,
-    })
+    }
 }
 
 /// Runs `job` with a progress bar on stderr fed by its fit observer (hidden when stderr is
@@ -124,7 +112,7 @@ fn with_progress<T>(
 
 /// Fits W and H with a progress bar.
 fn fit_with_progress(v: &Array2<f32>, k: usize, f: &FitArgs) -> Result<nmf::Factorization> {
-    let opts = fit_options(k, f)?;
+    let opts = fit_options(k, f);
     with_progress(f.iterations, |observer| nmf::fit(v.view(), &opts, observer))
 }
 
@@ -209,8 +197,9 @@ fn learn(a: &LearnArgs) -> Result<()> {
     let plot = a.plot.as_deref().map(StagedFile::new).transpose()?;
 
     let audio = read_input(&a.input)?;
+    check_components(a.components, stft.n_bins(), stft.n_frames(audio.len()))?;
     let kind = kind(a.fit.power);
-    let opts = fit_options(a.components, &a.fit)?;
+    let opts = fit_options(a.components, &a.fit);
     let (dict, fact) = with_progress(a.fit.iterations, |observer| {
         learn_dictionary(
             &audio.mono(),
@@ -263,7 +252,7 @@ fn parse_source(s: &str) -> Result<(String, &Path)> {
     let (name, path) = s
         .split_once('=')
         .ok_or_else(|| anyhow!("--source {s:?} must be NAME=PATH"))?;
-    check_name(name, "source")?;
+    check_output_name(name, "source")?;
     if path.is_empty() {
         bail!("--source {s:?} has no dictionary path");
     }
@@ -272,21 +261,15 @@ fn parse_source(s: &str) -> Result<(String, &Path)> {
 
 fn separate(a: &SeparateArgs) -> Result<()> {
     let t0 = Instant::now();
-    let mut sources = Vec::new();
+    let mut sources: Vec<(String, &Path)> = Vec::new();
     for s in &a.sources {
         let (name, path) = parse_source(s)?;
-        if sources.iter().any(|(n, _)| *n == name) {
-            bail!("source name {name:?} is given twice");
+        if let Some((other, _)) = sources.iter().find(|(n, _)| same_file_name(n, &name)) {
+            bail!("source name {name:?} is given twice (as {other:?}; output file names differ in more than letter case)");
         }
         sources.push((name, path));
     }
     let iterations = a.iterations.unwrap_or(if a.realtime { 10 } else { 200 });
-    if iterations == 0 {
-        bail!("--iterations must be at least 1");
-    }
-    if a.realtime && a.block == 0 {
-        bail!("--block must be at least 1 sample");
-    }
     if a.realtime && a.channels == ChannelsArg::Independent {
         bail!(
             "--realtime shares activations across channels; --channels independent is offline only"
@@ -454,9 +437,9 @@ pub fn parse_groups(specs: &[String], k: usize) -> Result<(Vec<String>, Vec<Vec<
         let (name, list) = entry
             .split_once('=')
             .ok_or_else(|| anyhow!("--group {entry:?} must be NAME=I,J,.."))?;
-        check_name(name, "group")?;
-        if names.iter().any(|n| n == name) {
-            bail!("group name {name:?} is given twice");
+        check_output_name(name, "group")?;
+        if let Some(other) = names.iter().find(|n| same_file_name(n, name)) {
+            bail!("group name {name:?} is given twice (as {other:?}; output file names differ in more than letter case)");
         }
         let mut idx = Vec::new();
         for i in list.split(',').filter(|s| !s.is_empty()) {
@@ -484,7 +467,7 @@ pub fn parse_groups(specs: &[String], k: usize) -> Result<(Vec<String>, Vec<Vec<
     }
     let rest: Vec<usize> = (0..k).filter(|&i| owner[i].is_none()).collect();
     if !rest.is_empty() {
-        if names.iter().any(|n| n == "rest") {
+        if names.iter().any(|n| same_file_name(n, "rest")) {
             bail!("components {rest:?} are in no group, and the name \"rest\" for them is taken");
         }
         names.push("rest".into());
@@ -497,9 +480,6 @@ fn decompose(a: &DecomposeArgs) -> Result<()> {
     let t0 = Instant::now();
     let stft = make_stft(&a.stft)?;
     let k = a.components;
-    if k == 0 {
-        bail!("--components must be at least 1");
-    }
     if !(a.mask_power.is_finite() && a.mask_power > 0.0) {
         bail!("--mask-power must be positive");
     }
@@ -516,6 +496,7 @@ fn decompose(a: &DecomposeArgs) -> Result<()> {
     let plot = a.plot.as_deref().map(StagedFile::new).transpose()?;
 
     let audio = read_input(&a.input)?;
+    check_components(k, stft.n_bins(), stft.n_frames(audio.len()))?;
     let e = kind(a.fit.power).exponent();
     let specs: Vec<Array2<Complex32>> = audio.channels.iter().map(|c| stft.forward(c)).collect();
     let v = mean_spectrogram(&specs, e);

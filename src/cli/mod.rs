@@ -15,9 +15,14 @@
 //!
 //! # Errors
 //! Every failure prints one line `nmfsep: error: ...` on stderr, exits with code 1 (2 for
-//! usage errors), and leaves no output file (see [`output`]).
+//! usage errors, including size arguments out of the bounds of [`limits`]), and leaves no
+//! output file (see [`output`]). Output names follow [`names`]. A damaged input file is used
+//! as far as it decodes, with a `nmfsep: warning: ...` line per kind of damage
+//! ([`crate::audio::read_audio_checked`]).
 
 pub mod commands;
+pub mod limits;
+pub mod names;
 pub mod output;
 
 use std::path::PathBuf;
@@ -84,10 +89,10 @@ pub enum ChannelsArg {
 #[derive(Args, Debug, Clone)]
 pub struct StftArgs {
     /// STFT frame length in samples (power of two, 512..8192).
-    #[arg(long, default_value_t = 2048)]
+    #[arg(long, default_value_t = 2048, value_parser = limits::n_fft)]
     pub n_fft: usize,
     /// STFT hop in samples (1..n_fft/2).
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 512, value_parser = limits::hop)]
     pub hop: usize,
 }
 
@@ -97,8 +102,8 @@ pub struct FitArgs {
     /// Beta of the divergence: 0 Itakura-Saito, 1 Kullback-Leibler, 2 Euclidean.
     #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub beta: f32,
-    /// Maximum number of multiplicative-update iterations.
-    #[arg(long, default_value_t = 200)]
+    /// Maximum number of multiplicative-update iterations (1..10000).
+    #[arg(long, default_value_t = 200, value_parser = limits::iterations)]
     pub iterations: usize,
     /// Stop when the cost decrease (relative to the initial cost) between two checks, every
     /// 10 iterations, falls below this. 0 runs all iterations.
@@ -126,8 +131,9 @@ pub struct LearnArgs {
     /// Output dictionary (.npz).
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Number of components K (templates).
-    #[arg(short = 'k', long, default_value_t = 16)]
+    /// Number of components K (templates): 1..4097, and at most the smaller of the clip's
+    /// number of frequency bins (n_fft/2+1) and of frames.
+    #[arg(short = 'k', long, default_value_t = 16, value_parser = limits::components)]
     pub components: usize,
     /// Source label stored with every component (default: file stem of --output).
     #[arg(long)]
@@ -154,8 +160,8 @@ pub struct SeparateArgs {
     #[arg(short, long)]
     pub output: PathBuf,
     /// Multiplicative-update iterations of the activation fit (W fixed) [default: 200, or
-    /// 10 per frame with --realtime].
-    #[arg(long)]
+    /// 10 per frame with --realtime; at most 10000].
+    #[arg(long, value_parser = limits::iterations)]
     pub iterations: Option<usize>,
     /// Exponent p of the Wiener masks Y_s^p / sum_j Y_j^p on magnitude models (2 = classic).
     #[arg(long, default_value_t = 2.0)]
@@ -174,8 +180,8 @@ pub struct SeparateArgs {
     /// `--block` samples; outputs are latency-compensated. At most 4 sources.
     #[arg(long)]
     pub realtime: bool,
-    /// Host block size in samples for `--realtime`.
-    #[arg(long, default_value_t = 512, requires = "realtime")]
+    /// Host block size in samples for `--realtime` (1..65536).
+    #[arg(long, default_value_t = 512, requires = "realtime", value_parser = limits::block)]
     pub block: usize,
 }
 
@@ -184,8 +190,9 @@ pub struct SeparateArgs {
 pub struct DecomposeArgs {
     /// Audio mixture (WAV, FLAC, MP3, Ogg Vorbis).
     pub input: PathBuf,
-    /// Number of components S.
-    #[arg(short = 'k', long)]
+    /// Number of components S: 1..4097, and at most the smaller of the mixture's number of
+    /// frequency bins (n_fft/2+1) and of frames.
+    #[arg(short = 'k', long, value_parser = limits::components)]
     pub components: usize,
     /// Output folder (created if missing): component_0.wav .. component_{S-1}.wav, or one
     /// file per group.
