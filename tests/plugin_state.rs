@@ -397,3 +397,44 @@ fn export_then_load_through_paths() {
     assert_eq!(*h2.params.assignment.lock(), vec![0, 1, 0]);
     assert!(h2.params.load_path.lock().is_empty());
 }
+
+/// Every parameter's text round-trips as clap-validator's `param-conversions` test checks it:
+/// value -> text -> value -> text gives the same text, and the last text gives the same value
+/// again; and the value of the text is the shown value, to half a display step. Over 20001
+/// normalized values per parameter, with the validator's own warning case (a gain of
+/// normalized 0.8327, -0.05 dB, used to show "-0.0 dB", which came back as 0 dB, "0.0 dB").
+#[test]
+fn parameter_text_round_trips() {
+    let params = SeparatorParams::default();
+    let gain = &params.sources[0].gain_db;
+    use nice_plug::params::Param;
+    assert_eq!(gain.normalized_value_to_string(0.8327, true), "0.0 dB");
+    assert_eq!(gain.normalized_value_to_string(0.0, true), "-60.0 dB");
+    assert_eq!(
+        gain.string_to_normalized_value("-0.0 dB"),
+        Some(60.0 / 72.0)
+    );
+    assert_eq!(gain.string_to_normalized_value("-6dB"), Some(54.0 / 72.0));
+    assert_eq!(gain.string_to_normalized_value("loud"), None);
+    let n = 20_000;
+    for (id, ptr, _) in params.param_map() {
+        for i in 0..=n {
+            let v = i as f32 / n as f32;
+            // SAFETY: `ptr` points into `params`, alive for the whole test.
+            unsafe {
+                let text = ptr.normalized_value_to_string(v, true);
+                let back = ptr
+                    .string_to_normalized_value(&text)
+                    .unwrap_or_else(|| panic!("{id}: {text:?} does not parse"));
+                let text2 = ptr.normalized_value_to_string(back, true);
+                assert_eq!(text, text2, "{id}: {v} -> {text:?} -> {back} -> {text2:?}");
+                let back2 = ptr.string_to_normalized_value(&text2);
+                assert_eq!(back2, Some(back), "{id}: {text2:?} parses differently");
+                if id.starts_with("gain") {
+                    let (shown, parsed) = (ptr.preview_plain(v), ptr.preview_plain(back));
+                    assert!((shown - parsed).abs() < 0.051, "{id}: {shown} -> {parsed}");
+                }
+            }
+        }
+    }
+}

@@ -65,7 +65,7 @@
 //! | `iterations` | Iterations (`iterations`) | int | 1..50, 10: multiplicative updates per frame |
 //! | `mask_power` | Mask exponent (`mask_exponent`) | float | 0.5..4, 2: Wiener mask exponent |
 //! | `sparsity` | Sparsity (`sparsity`) | float | 0..1, 0: L1 penalty on activations |
-//! | `gain_1`..`gain_4` | Source N gain (`source_N_gain_db`) | float, dB | -60..12, 0 (smoothed; -60 = silent) |
+//! | `gain_1`..`gain_4` | Source N gain (`source_N_gain_db`) | float, dB | -60..12, 0 (smoothed; -60 = silent; text one decimal, "-6.0 dB", never "-0.0", parses with or without "dB") |
 //! | `mute_1`..`mute_4` | Source N mute (`source_N_mute`) | bool | false |
 //! | `solo_1`..`solo_4` | Source N solo (`source_N_solo`) | bool | false |
 //! | `capture_target` | Capture target (`capture_target`) | enum | "Source 1".."Source 4", "Whole mix"; default Source 1 |

@@ -211,6 +211,32 @@ pub const MIN_GAIN_DB: f32 = -60.0;
 /// Highest gain, dB.
 pub const MAX_GAIN_DB: f32 = 12.0;
 
+/// Resolution of the gain, dB: its step and the precision of its text.
+pub const GAIN_STEP_DB: f32 = 0.1;
+
+/// The text of a gain of `db` dB (without the unit, which the host adds): rounded to
+/// [`GAIN_STEP_DB`], one decimal, and never "-0.0", so value -> text -> value -> text gives the
+/// same text (clap-validator's `param-conversions` test; a gain just below 0 dB rounded to
+/// "-0.0", which parsed back to 0 dB and then showed "0.0").
+pub fn gain_to_text(db: f32) -> String {
+    let r = (db / GAIN_STEP_DB).round() * GAIN_STEP_DB;
+    // -0.0 + 0.0 is +0.0: a rounded negative zero shows as "0.0".
+    format!("{:.1}", r + 0.0)
+}
+
+/// The gain in dB of a text such as "-3.5", "-3.5 dB" or "-3.5dB" (case and spaces ignored);
+/// `None` if it holds no number.
+pub fn text_to_gain(text: &str) -> Option<f32> {
+    let t = text.trim();
+    let cut = t.len().saturating_sub(2);
+    let t = match t.get(cut..) {
+        Some(unit) if unit.eq_ignore_ascii_case("db") => &t[..cut],
+        _ => t,
+    };
+    let v: f32 = t.trim().parse().ok()?;
+    v.is_finite().then_some(v)
+}
+
 impl SourceParams {
     /// The parameters of source index `s` (0..4). Names are unique ("Source 1 gain", ...):
     /// some hosts (pedalboard) key parameters by name.
@@ -225,8 +251,10 @@ impl SourceParams {
                 },
             )
             .with_smoother(SmoothingStyle::Linear(20.0))
-            .with_step_size(0.1)
-            .with_unit(" dB"),
+            .with_step_size(GAIN_STEP_DB)
+            .with_unit(" dB")
+            .with_value_to_string(Arc::new(gain_to_text))
+            .with_string_to_value(Arc::new(text_to_gain)),
             mute: BoolParam::new(format!("Source {} mute", s + 1), false),
             solo: BoolParam::new(format!("Source {} solo", s + 1), false),
         }
