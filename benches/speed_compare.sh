@@ -4,18 +4,22 @@
 # (3 minutes of audio, V 1025 x 15504, K=32, beta 1, 200 iterations, tol 0, NNDSVDa).
 # Prints both JSON results, the BLAS kernel numpy used, and the ratio sklearn / ours.
 #
-#   bash benches/speed_compare.sh            (PYTHON=/path/to/python to choose the interpreter)
+#   bash benches/speed_compare.sh
+#
+# Python: the benchmarks' own virtual environment (benches/venv.sh makes it on first use from
+# benches/requirements.txt, in target/bench-venv); PYTHON=/path/to/python to use another.
+# Cargo builds in the repository's target/ unless CARGO_TARGET_DIR says otherwise.
 #
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE may be set on this machine (older OpenBLAS builds need
 # them) and slow a current numpy: they are unset for the Python commands only.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 shared="$root/../shared/bench"
-py="${PYTHON:-/work/venv/bin/python}"
 if [ ! -f "$shared/speed_ref.py" ] || [ ! -d "$shared/cases" ]; then
     echo "speed_compare: $shared not found; nothing to compare"
     exit 0
 fi
+py="${PYTHON:-$(bash "$root/benches/venv.sh")}"
 cd "$root"
 # Build first so that compilation does not overlap the timings.
 cargo bench --bench fit_speed --no-run >/dev/null 2>&1

@@ -11,7 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-docs/editor.png}"
 scale="${2:-1}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/work/cargo-target}"
+# The repository's own target/ folder unless CARGO_TARGET_DIR says otherwise.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 cargo build --features standalone --example nmf-separator-standalone
 bin="$CARGO_TARGET_DIR/debug/examples/nmf-separator-standalone"
 
