@@ -3,7 +3,8 @@
 //! - [`nmf`]: the numerics (beta divergence, multiplicative updates, the per-frame solver,
 //!   dictionaries and their `.npz` format).
 //! - [`dsp`]: STFT, Wiener masks, offline separation, learning, and the real-time [`dsp::Engine`].
-//! - [`plugin`]: the CLAP/VST3 plugin on nice-plug.
+//! - [`plugin`]: the CLAP/VST3 plugin on nice-plug; [`vst3_export`]: its VST3 factory and bus
+//!   layer.
 //! - [`cli`], [`audio`], [`plot`]: the `nmfsep` command-line tool, audio files and PNG plots.
 //! - [`metrics`]: SI-SDR for tests and benchmarks.
 
@@ -15,10 +16,10 @@ pub mod metrics;
 pub mod nmf;
 pub mod plot;
 pub mod plugin;
+pub mod vst3_export;
 
-use plugin::{NmfSeparatorClap, NmfSeparatorVst3};
+use plugin::NmfSeparatorClap;
 
-// The CLAP keeps the four source buses; the VST3 is main-only (see `plugin`'s documentation
-// for the nice-plug 0.4.2 VST3 aux-bus issue this avoids).
+// The CLAP: main + the four source buses. The VST3 factory (two classes, main-only and
+// multi-out, behind the project's own bus layer) is `vst3_export`'s `GetPluginFactory`.
 nice_plug::nice_export_clap!(NmfSeparatorClap);
-nice_plug::nice_export_vst3!(NmfSeparatorVst3);

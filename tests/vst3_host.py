@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
 """The bundled VST3 plugin in a real JUCE-based host (pedalboard).
 
-Usage: vst3_host.py BUNDLE.vst3 CASE_DIR STATE.json
+Usage: vst3_host.py BUNDLE.vst3 CASE_DIR STATE.json MIN_SI_SDR_DB CLASS_NAME
+
+CLASS_NAME is one of the bundle's two VST3 classes, "NMF Separator" (main bus only) or "NMF
+Separator Multi-Out" (main + four source buses, left as the host sets them up by default; only
+the main output is read).
 
 STATE.json is a nice-plug state (`{"params": {...}, "fields": {"dictionary": ..., "assignment":
 ...}}`) holding a dictionary learned on CASE_DIR/train (piano -> Source 1, bass -> Source 2);
 tests/vst3_host.rs writes it. The script loads the plugin with pedalboard.load_plugin, checks it
 passes the mix through without a dictionary, sets the state through `raw_state` (JUCE's VST3
 state: an XML document whose <IComponent> holds the plugin's state in JUCE's base64 variant),
-then solos each source with the host's parameters and checks the main output (the only bus of
-the VST3 plugin, in the host's default stereo bus setup) is that source: SI-SDR against the
+then solos each source with the host's parameters and checks the main output (the host's
+default stereo bus setup) is that source: SI-SDR against the
 stem. Prints one JSON object; exits 1 when a check fails.
 """
 
@@ -25,6 +29,7 @@ import soundfile as sf
 
 SR = 44100
 MIN_SI_SDR_DB = float(sys.argv[4]) if len(sys.argv) > 4 else 4.0
+CLASS_NAME = sys.argv[5] if len(sys.argv) > 5 else "NMF Separator"
 
 # JUCE's MemoryBlock::toBase64Encoding: "<size>.<chars>", 6 bits per char, little-endian bit order.
 JUCE_B64 = ".ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+"
@@ -89,8 +94,9 @@ def main():
             failures.append(msg)
 
     t0 = time.time()
-    plugin = pedalboard.load_plugin(bundle)
+    plugin = pedalboard.load_plugin(bundle, plugin_name=CLASS_NAME)
     results["name"] = plugin.name
+    check(plugin.name == CLASS_NAME, f"loaded {plugin.name!r}, not {CLASS_NAME!r}")
     results["parameters"] = list(plugin.parameters.keys())
     results["latency_without_dictionary"] = plugin.reported_latency_samples
     check(plugin.is_effect, "not an effect")

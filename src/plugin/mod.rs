@@ -3,24 +3,23 @@
 //! in [`crate::dsp`]; this module holds the parameters, the capture, the trainer thread and the
 //! hand-over of dictionaries.
 //!
-//! # Two plugin types, and why (the VST3 aux-bus workaround)
+//! # Two plugin types and where they are exported
 //!
-//! nice-plug 0.4.2's VST3 wrapper accepts `IComponent::activateBus` but ignores it: when a
-//! host leaves the auxiliary output buses inactive (JUCE hosts such as pedalboard do, as the
-//! VST3 default for aux buses is "inactive"), it passes no buffers for them, the wrapper finds
-//! empty output slices, sets `buffer_is_valid = false` and skips `process()` for the whole
-//! block, so the track passes through unprocessed. Its `setBusArrangements` also indexes the
-//! aux outputs from 0 instead of 1 when there is a main output, so a stereo main with mono aux
-//! buses rejects its own default arrangement. Hence:
+//! - [`NmfSeparatorClap`] (`Separator<true>`): main in/out plus four aux outputs "Source
+//!   1".."Source 4" carrying the separated sources. Layouts: stereo main + 4 stereo aux, then
+//!   mono main + 4 mono aux. Exported as the CLAP (id `com.nmf-separator.nmf-separator`; the
+//!   CLAP wrapper skips a block when an aux output port has no buffer, so CLAP hosts must give
+//!   all five output ports) and as the VST3 class "NMF Separator Multi-Out" (class id
+//!   `NmfSeparatorMult`).
+//! - [`NmfSeparatorVst3`] (`Separator<false>`): main in/out only (stereo, then mono), the VST3
+//!   class "NMF Separator" (class id `NmfSeparatorVst3`), for hosts that use the main bus only.
 //!
-//! - [`NmfSeparatorClap`] (`Separator<true>`), exported only as CLAP (id
-//!   `com.nmf-separator.nmf-separator`): main in/out plus four aux outputs "Source 1".."Source 4"
-//!   carrying the separated sources. Layouts: stereo main + 4 stereo aux, then mono main + 4
-//!   mono aux (channel counts uniform across buses, so the VST3 matching quirk cannot bite
-//!   either). The CLAP wrapper also skips a block when an aux output port has no buffer:
-//!   CLAP hosts must give all five output ports.
-//! - [`NmfSeparatorVst3`] (`Separator<false>`), exported only as VST3 (class id
-//!   `NmfSeparatorVst3`): main in/out only (stereo, then mono), no aux bus to deactivate.
+//! Both VST3 classes go through the project's own factory and bus layer,
+//! [`crate::vst3_export`], because nice-plug 0.4.2's VST3 wrapper ignores `activateBus` and
+//! skips the plugin's `process()` when an aux output has no buffers (see there). Its
+//! `setBusArrangements` also indexes the aux outputs from 0 instead of 1 when there is a main
+//! output, so a stereo main with mono aux buses would reject its own default arrangement: keep
+//! the channel counts uniform across buses, as both layouts do.
 //!
 //! In both, the main output is the mix of the selected sources: every source with its gain,
 //! minus muted ones, or only the soloed ones when any solo is on. With no dictionary, all the
@@ -130,9 +129,9 @@ use params::SeparatorParams;
 use realtime::{Controls, Realtime};
 use trainer::{Status, TrainerHandle};
 
-/// The plugin with four aux outputs (exported as CLAP).
+/// The plugin with four aux outputs (the CLAP, and the VST3 class "NMF Separator Multi-Out").
 pub type NmfSeparatorClap = Separator<true>;
-/// The plugin with the main output only (exported as VST3).
+/// The plugin with the main output only (the VST3 class "NMF Separator").
 pub type NmfSeparatorVst3 = Separator<false>;
 
 /// The plugin; `AUX` selects the variant with the four source outputs.
@@ -240,7 +239,8 @@ pub const MAIN_LAYOUTS: &[AudioIOLayout] = &[
 ];
 
 impl<const AUX: bool> Plugin for Separator<AUX> {
-    /// The same name for both: each format exports one of the two types.
+    /// The same name for both; the VST3 factory names the multi-out class
+    /// [`crate::vst3_export::MULTI_OUT_NAME`].
     const NAME: &'static str = "NMF Separator";
     const VENDOR: &'static str = "NMF Separator";
     const URL: &'static str = "https://example.invalid/nmf-separator";

@@ -1,9 +1,11 @@
 """Smoke test of the VST3 in pedalboard (not run by cargo): a dictionary through the state,
 mute, and learning through two captures. Usage: python pedalboard_smoke.py PATH/TO/NMF\ Separator.vst3
+[CLASS_NAME] (default "NMF Separator"; the bundle also holds "NMF Separator Multi-Out").
 Needs numpy and pedalboard."""
 import numpy as np, pedalboard, json, os, time, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 VST3 = sys.argv[1]
+NAME = sys.argv[2] if len(sys.argv) > 2 else "NMF Separator"
 from juce_state import get_state, set_state
 sr = 16000
 t = np.arange(sr * 3) / sr
@@ -13,7 +15,7 @@ def band_energy(y, f0, f1):
     Y = np.abs(np.fft.rfft(y[sr:]))**2; f = np.fft.rfftfreq(len(y[sr:]), 1/sr)
     return Y[(f >= f0) & (f < f1)].sum()
 
-p = pedalboard.load_plugin(VST3)
+p = pedalboard.load_plugin(VST3, plugin_name=NAME)
 print(sorted(p.parameters.keys()))
 
 # 1. Dictionary through the state: two templates, low and high.
@@ -37,7 +39,7 @@ st2, _ = get_state(p.raw_state)
 print("state keeps dictionary:", json.loads(st2["fields"]["dictionary"])["labels"])
 
 # 2. Learn through a capture in a fresh instance.
-q = pedalboard.load_plugin(VST3)
+q = pedalboard.load_plugin(VST3, plugin_name=NAME)
 st, _ = get_state(q.raw_state)
 st["fields"]["learn"] = json.dumps({"components_per_source": 4, "mix_components": 4, "beta": 1.0, "n_fft": 512, "iterations": 100})
 q.raw_state = set_state(q.raw_state, st)
