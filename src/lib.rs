@@ -6,6 +6,7 @@
 //! - [`plugin`]: the CLAP/VST3 plugin on nice-plug.
 //! - [`cli`], [`audio`], [`plot`]: the `nmfsep` command-line tool, audio files and PNG plots.
 //! - [`metrics`]: SI-SDR for tests and benchmarks.
+//! - [`simd`]: the CPU instruction set, detected once, and the one dispatch of the hot loops.
 
 pub mod aligned;
 pub mod audio;
@@ -15,6 +16,7 @@ pub mod metrics;
 pub mod nmf;
 pub mod plot;
 pub mod plugin;
+pub mod simd;
 
 use plugin::{NmfSeparatorClap, NmfSeparatorVst3};
 
