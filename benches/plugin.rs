@@ -21,7 +21,8 @@ use nmf_separator::dsp::{learn_dictionary, Stft};
 use nmf_separator::nmf::{FitOptions, SpectrogramKind};
 use nmf_separator::plugin::params::{CaptureTarget, SeparatorParams};
 use nmf_separator::plugin::realtime::Controls;
-use nmf_separator::plugin::trainer::{self, Status};
+use nmf_separator::plugin::status::Status;
+use nmf_separator::plugin::trainer;
 
 struct Counting;
 

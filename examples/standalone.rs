@@ -35,7 +35,7 @@ use nice_plug::midi::PluginNoteEvent;
 use nice_plug::prelude::*;
 use nmf_separator::plugin::feed::EditorFeed;
 use nmf_separator::plugin::params::{CaptureTarget, SeparatorParams};
-use nmf_separator::plugin::trainer::Status;
+use nmf_separator::plugin::status::Status;
 use nmf_separator::plugin::NmfSeparatorClap;
 
 type Inner = NmfSeparatorClap;

@@ -7,6 +7,7 @@
 //!   layer.
 //! - [`cli`], [`audio`], [`plot`]: the `nmfsep` command-line tool, audio files and PNG plots.
 //! - [`metrics`]: SI-SDR for tests and benchmarks.
+//! - [`simd`]: the CPU instruction set, detected once, and the one dispatch of the hot loops.
 
 pub mod aligned;
 pub mod audio;
@@ -16,6 +17,7 @@ pub mod metrics;
 pub mod nmf;
 pub mod plot;
 pub mod plugin;
+pub mod simd;
 pub mod vst3_export;
 
 use plugin::NmfSeparatorClap;

@@ -19,7 +19,8 @@ use nmf_separator::plugin::editor::logic::{
 use nmf_separator::plugin::feed::{EditorFeed, FeedCursor};
 use nmf_separator::plugin::params::{LearnSettings, SeparatorParams, SourceLabels};
 use nmf_separator::plugin::realtime::Controls;
-use nmf_separator::plugin::trainer::{self, Status};
+use nmf_separator::plugin::status::Status;
+use nmf_separator::plugin::trainer;
 
 #[global_allocator]
 static ALLOCATOR: AllocDisabler = AllocDisabler;

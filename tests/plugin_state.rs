@@ -16,7 +16,8 @@ use nmf_separator::plugin::params::{
     default_assignment, CaptureTarget, LearnSettings, SeparatorParams,
 };
 use nmf_separator::plugin::realtime::{Controls, Realtime};
-use nmf_separator::plugin::trainer::{self, merge_learned, Status, TrainerHandle};
+use nmf_separator::plugin::status::Status;
+use nmf_separator::plugin::trainer::{self, merge_learned, TrainerHandle};
 
 #[global_allocator]
 static ALLOCATOR: AllocDisabler = AllocDisabler;

@@ -1,6 +1,7 @@
 //! Small dense kernels of the fused, frame-tiled multiplicative-update pass of
 //! [`super::fit`]: the three matrix products of one tile of frames and the element-wise
-//! factors. Compiled for AVX-512 (selected at run time) with a portable fallback.
+//! factors. Compiled portable, for AVX2 + FMA and for AVX-512 (hand-written intrinsics for
+//! the products), chosen at run time through [`crate::simd`].
 //!
 //! Layouts (all row-major, zero-padded; `fp` = bins rounded up to 16, `kp` = components
 //! rounded up to 16, `nt` = frames of the tile, a multiple of [`TILE_STEP`]):
@@ -9,111 +10,75 @@
 //! - `ht`: H^T of the tile, nt x kp (every frame's activations contiguous);
 //! - `y` / `r`: a model or factor tile, nt x fp (every frame's bins contiguous).
 
+use crate::simd::{self, Isa, Level};
+
 /// Frames of a tile are processed by blocks of this many (tiles must be a multiple of it).
 pub const TILE_STEP: usize = 12;
 
-/// The kernels, bound to the best instruction set found at run time.
+/// The kernels, bound to an instruction set (module [`crate::simd`]).
 #[derive(Clone, Copy, Debug)]
 pub struct Kernels {
-    #[cfg(target_arch = "x86_64")]
-    avx512: bool,
-    #[cfg(target_arch = "x86_64")]
-    avx2: bool,
+    isa: Isa,
 }
 
 impl Kernels {
-    /// Detects the CPU features (AVX-512 F, DQ and VL with AVX2 + FMA, else AVX2 + FMA, else
-    /// portable code): the AVX-512 kernels are compiled with all five.
+    /// The kernels for the best instruction set of this CPU ([`Isa::best`]: AVX-512 F, DQ
+    /// and VL with AVX2 + FMA, else AVX2 + FMA, else portable code).
     pub fn detect() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-        Self {
-            #[cfg(target_arch = "x86_64")]
-            avx512: avx2
-                && is_x86_feature_detected!("avx512f")
-                && is_x86_feature_detected!("avx512dq")
-                && is_x86_feature_detected!("avx512vl"),
-            #[cfg(target_arch = "x86_64")]
-            avx2,
-        }
+        Self::new(Isa::best())
     }
 
     /// The portable kernels only (for tests).
     pub fn portable() -> Self {
-        Self {
-            #[cfg(target_arch = "x86_64")]
-            avx512: false,
-            #[cfg(target_arch = "x86_64")]
-            avx2: false,
-        }
+        Self::new(Isa::PORTABLE)
     }
 
-    /// Every variant this CPU can run, portable first, with its name (for tests that compare
-    /// the variants). The AVX-512 variant needs DQ and VL too (its `kl_ratio` and
-    /// `beta_factors` are compiled with them).
-    #[cfg(test)]
-    pub(crate) fn variants() -> Vec<(&'static str, Self)> {
-        #[allow(unused_mut)]
-        let mut v = vec![("portable", Self::portable())];
-        #[cfg(target_arch = "x86_64")]
-        {
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                v.push((
-                    "avx2+fma",
-                    Self {
-                        avx512: false,
-                        avx2: true,
-                    },
-                ));
-                if is_x86_feature_detected!("avx512f")
-                    && is_x86_feature_detected!("avx512dq")
-                    && is_x86_feature_detected!("avx512vl")
-                {
-                    v.push((
-                        "avx512",
-                        Self {
-                            avx512: true,
-                            avx2: true,
-                        },
-                    ));
-                }
-            }
-        }
-        v
+    /// The kernels compiled for `isa`.
+    pub fn new(isa: Isa) -> Self {
+        Self { isa }
+    }
+
+    /// The instruction set these kernels run with.
+    pub fn isa(&self) -> Isa {
+        self.isa
     }
 
     /// `y[t, f] = sum_k wt[k, f] ht[t, k]` (the model W H of a tile, nt x fp, unfloored).
     pub fn model(&self, wt: &[f32], ht: &[f32], y: &mut [f32], fp: usize, kp: usize, nt: usize) {
         check(fp, kp, nt);
         assert!(wt.len() >= kp * fp && ht.len() >= nt * kp && y.len() >= nt * fp);
-        #[cfg(target_arch = "x86_64")]
-        if self.avx512 {
-            // SAFETY: AVX-512F is present (detected) and the slices are long enough (asserted).
-            return unsafe { avx512::model(wt, ht, y, fp, kp, nt) };
-        }
-        #[cfg(target_arch = "x86_64")]
-        if self.avx2 {
-            // SAFETY: AVX2 and FMA are present.
-            return unsafe { model_avx2(wt, ht, y, fp, kp, nt) };
-        }
-        model_generic(wt, ht, y, fp, kp, nt)
+        simd::dispatch!(self.isa, |wt: &[f32],
+                                   ht: &[f32],
+                                   y: &mut [f32],
+                                   fp: usize,
+                                   kp: usize,
+                                   nt: usize| {
+            #[cfg(target_arch = "x86_64")]
+            if ISA == Level::Avx512 {
+                // SAFETY: compiled with AVX-512F; the slices are long enough (asserted).
+                return unsafe { avx512::model(wt, ht, y, fp, kp, nt) };
+            }
+            model_generic(wt, ht, y, fp, kp, nt)
+        })
     }
 
     /// `out[t, k] = sum_f r[t, f] wk[f, k]` (W^T R of a tile, nt x kp).
     pub fn project(&self, wk: &[f32], r: &[f32], out: &mut [f32], fp: usize, kp: usize, nt: usize) {
         check(fp, kp, nt);
         assert!(wk.len() >= fp * kp && r.len() >= nt * fp && out.len() >= nt * kp);
-        #[cfg(target_arch = "x86_64")]
-        if self.avx512 {
-            // SAFETY: as in `model`.
-            return unsafe { avx512::project(wk, r, out, fp, kp, nt) };
-        }
-        #[cfg(target_arch = "x86_64")]
-        if self.avx2 {
-            // SAFETY: as in `model`.
-            return unsafe { project_avx2(wk, r, out, fp, kp, nt) };
-        }
-        project_generic(wk, r, out, fp, kp, nt)
+        simd::dispatch!(self.isa, |wk: &[f32],
+                                   r: &[f32],
+                                   out: &mut [f32],
+                                   fp: usize,
+                                   kp: usize,
+                                   nt: usize| {
+            #[cfg(target_arch = "x86_64")]
+            if ISA == Level::Avx512 {
+                // SAFETY: as in `model`.
+                return unsafe { avx512::project(wk, r, out, fp, kp, nt) };
+            }
+            project_generic(wk, r, out, fp, kp, nt)
+        })
     }
 
     /// `acc[f, k] += sum_t r[t, f] ht[t, k]` (R H^T of a tile added to fp x kp).
@@ -128,17 +93,19 @@ impl Kernels {
     ) {
         check(fp, kp, nt);
         assert!(r.len() >= nt * fp && ht.len() >= nt * kp && acc.len() >= fp * kp);
-        #[cfg(target_arch = "x86_64")]
-        if self.avx512 {
-            // SAFETY: as in `model`.
-            return unsafe { avx512::accumulate(r, ht, acc, fp, kp, nt) };
-        }
-        #[cfg(target_arch = "x86_64")]
-        if self.avx2 {
-            // SAFETY: as in `model`.
-            return unsafe { accumulate_avx2(r, ht, acc, fp, kp, nt) };
-        }
-        accumulate_generic(r, ht, acc, fp, kp, nt)
+        simd::dispatch!(self.isa, |r: &[f32],
+                                   ht: &[f32],
+                                   acc: &mut [f32],
+                                   fp: usize,
+                                   kp: usize,
+                                   nt: usize| {
+            #[cfg(target_arch = "x86_64")]
+            if ISA == Level::Avx512 {
+                // SAFETY: as in `model`.
+                return unsafe { avx512::accumulate(r, ht, acc, fp, kp, nt) };
+            }
+            accumulate_generic(r, ht, acc, fp, kp, nt)
+        })
     }
 
     /// Beta = 1 factor of a tile: for every valid bin (`f < n_bins`) of every valid frame
@@ -156,21 +123,18 @@ impl Kernels {
         n_valid: usize,
         cost: bool,
     ) -> f64 {
-        #[cfg(target_arch = "x86_64")]
-        if self.avx512 {
-            // SAFETY: AVX-512F is present.
-            return unsafe { kl_ratio_avx512(v, y, fp, n_bins, nt, n_valid, cost) };
-        }
-        #[cfg(target_arch = "x86_64")]
-        if self.avx2 {
-            // SAFETY: AVX2 and FMA are present.
-            return unsafe { kl_ratio_avx2(v, y, fp, n_bins, nt, n_valid, cost) };
-        }
-        kl_ratio_generic(v, y, fp, n_bins, nt, n_valid, cost)
+        simd::dispatch!(self.isa, |v: &[f32],
+                                   y: &mut [f32],
+                                   fp: usize,
+                                   n_bins: usize,
+                                   nt: usize,
+                                   n_valid: usize,
+                                   cost: bool|
+         -> f64 {
+            kl_ratio_generic(v, y, fp, n_bins, nt, n_valid, cost)
+        })
     }
-}
 
-impl Kernels {
     /// General-beta factors of a tile (Févotte & Idier 2011, eq. 4.1-4.2): for every valid
     /// entry (`f < n_bins`, `t < n_valid`), with `y` floored at EPS, `y <- V y^(beta-2)`
     /// (numerator factor) and `b <- y^(beta-1)` (denominator factor); 0 elsewhere. With
@@ -189,52 +153,19 @@ impl Kernels {
         beta: f32,
         cost: bool,
     ) -> f64 {
-        #[cfg(target_arch = "x86_64")]
-        if self.avx512 {
-            // SAFETY: AVX-512F and DQ are present.
-            return unsafe { beta_factors_avx512(v, y, b, fp, n_bins, nt, n_valid, beta, cost) };
-        }
-        #[cfg(target_arch = "x86_64")]
-        if self.avx2 {
-            // SAFETY: AVX2 and FMA are present.
-            return unsafe { beta_factors_avx2(v, y, b, fp, n_bins, nt, n_valid, beta, cost) };
-        }
-        beta_factors_generic(v, y, b, fp, n_bins, nt, n_valid, beta, cost)
+        simd::dispatch!(self.isa, |v: &[f32],
+                                   y: &mut [f32],
+                                   b: &mut [f32],
+                                   fp: usize,
+                                   n_bins: usize,
+                                   nt: usize,
+                                   n_valid: usize,
+                                   beta: f32,
+                                   cost: bool|
+         -> f64 {
+            beta_factors_generic(v, y, b, fp, n_bins, nt, n_valid, beta, cost)
+        })
     }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn beta_factors_avx512(
-    v: &[f32],
-    y: &mut [f32],
-    b: &mut [f32],
-    fp: usize,
-    n_bins: usize,
-    nt: usize,
-    n_valid: usize,
-    beta: f32,
-    cost: bool,
-) -> f64 {
-    beta_factors_generic(v, y, b, fp, n_bins, nt, n_valid, beta, cost)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn beta_factors_avx2(
-    v: &[f32],
-    y: &mut [f32],
-    b: &mut [f32],
-    fp: usize,
-    n_bins: usize,
-    nt: usize,
-    n_valid: usize,
-    beta: f32,
-    cost: bool,
-) -> f64 {
-    beta_factors_generic(v, y, b, fp, n_bins, nt, n_valid, beta, cost)
 }
 
 fn check(fp: usize, kp: usize, nt: usize) {
@@ -358,52 +289,6 @@ fn kl_ratio_generic(
         yrow[n_bins..].fill(0.0);
     }
     total
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn model_avx2(wt: &[f32], ht: &[f32], y: &mut [f32], fp: usize, kp: usize, nt: usize) {
-    model_generic(wt, ht, y, fp, kp, nt)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn project_avx2(wk: &[f32], r: &[f32], out: &mut [f32], fp: usize, kp: usize, nt: usize) {
-    project_generic(wk, r, out, fp, kp, nt)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn accumulate_avx2(r: &[f32], ht: &[f32], acc: &mut [f32], fp: usize, kp: usize, nt: usize) {
-    accumulate_generic(r, ht, acc, fp, kp, nt)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn kl_ratio_avx2(
-    v: &[f32],
-    y: &mut [f32],
-    fp: usize,
-    n_bins: usize,
-    nt: usize,
-    n_valid: usize,
-    cost: bool,
-) -> f64 {
-    kl_ratio_generic(v, y, fp, n_bins, nt, n_valid, cost)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
-unsafe fn kl_ratio_avx512(
-    v: &[f32],
-    y: &mut [f32],
-    fp: usize,
-    n_bins: usize,
-    nt: usize,
-    n_valid: usize,
-    cost: bool,
-) -> f64 {
-    kl_ratio_generic(v, y, fp, n_bins, nt, n_valid, cost)
 }
 
 /// Register-blocked AVX-512 versions: every block keeps its accumulators (at most 24 of the
@@ -601,7 +486,8 @@ mod tests {
                 .zip(b)
                 .all(|(x, y)| (x - y).abs() <= 1e-4 * (1.0 + x.abs()))
         };
-        for (name, fast) in Kernels::variants().into_iter().skip(1) {
+        for isa in Isa::variants().into_iter().skip(1) {
+            let (name, fast) = (format!("{isa:?}"), Kernels::new(isa));
             let (mut y1, mut y2) = (vec![0.0; nt * fp], vec![0.0; nt * fp]);
             fast.model(&wt, &ht, &mut y1, fp, kp, nt);
             slow.model(&wt, &ht, &mut y2, fp, kp, nt);

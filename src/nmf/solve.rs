@@ -5,6 +5,7 @@ use ndarray::ArrayView2;
 
 use super::beta::{gamma, update_factors, EPS};
 use crate::aligned::AlignedBuf;
+use crate::simd::{self, Isa};
 
 /// Relative floor of a frame's activations: after a solve every entry of h is at least
 /// `H_FLOOR_REL * max(h)` (and [`EPS`]), so that a component that fell silent keeps a
@@ -40,7 +41,8 @@ pub struct FrameSolver {
     /// Partial sums of the fused beta = 1 kernel (K x LANES).
     partial: AlignedBuf,
     den: Vec<f32>,
-    kernels: Kernels,
+    /// Instruction set the kernels run with ([`Isa::best`] outside the tests).
+    isa: Isa,
 }
 
 impl FrameSolver {
@@ -79,7 +81,7 @@ impl FrameSolver {
             num: vec![0.0; k],
             partial: AlignedBuf::zeros(k * LANES),
             den: vec![0.0; k],
-            kernels: Kernels::detect(),
+            isa: Isa::best(),
         }
     }
 
@@ -118,7 +120,8 @@ impl FrameSolver {
         }
         for _ in 0..iterations {
             if self.beta == 1.0 {
-                self.kernels.kl_numerator(
+                kl_numerator(
+                    self.isa,
                     &self.wt,
                     h,
                     v,
@@ -128,7 +131,7 @@ impl FrameSolver {
                 );
                 self.den.copy_from_slice(&self.colsum);
             } else {
-                self.kernels.model(&self.wt, h, &mut self.wh);
+                model(self.isa, &self.wt, h, &mut self.wh);
                 for (((a, b), &x), &y) in self
                     .a
                     .iter_mut()
@@ -138,8 +141,8 @@ impl FrameSolver {
                 {
                     (*a, *b) = update_factors(x, y, self.beta);
                 }
-                self.kernels.project(&self.wt, &self.a, &mut self.num);
-                self.kernels.project(&self.wt, &self.b, &mut self.den);
+                project(self.isa, &self.wt, &self.a, &mut self.num);
+                project(self.isa, &self.wt, &self.b, &mut self.den);
             }
             let g = self.gamma;
             let updates = h.iter_mut().zip(&self.num).zip(&self.den);
@@ -199,85 +202,41 @@ impl FrameSolver {
     }
 }
 
-/// Instruction sets the kernels are compiled for; the best one present is chosen at run time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kernels {
-    Portable,
-    #[cfg(target_arch = "x86_64")]
-    Avx2Fma,
-    #[cfg(target_arch = "x86_64")]
-    Avx512,
+/// `wh = max(W h, EPS)` with `wt` = W^T (K x n_bins).
+#[inline]
+fn model(isa: Isa, wt: &[f32], h: &[f32], wh: &mut [f32]) {
+    simd::dispatch!(isa, |wt: &[f32], h: &[f32], wh: &mut [f32]| {
+        model_kernel::<{ ISA.fma() }>(wt, h, wh)
+    })
 }
 
-/// Calls `$kernel::<FMA>` compiled for the instruction set of `$self`.
-macro_rules! dispatch {
-    ($self:expr, $kernel:ident ( $($arg:expr),* )) => {{
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[target_feature(enable = "avx512f,avx2,fma")]
-            unsafe fn avx512(wt: &[f32], a: &[f32], b: &[f32], out: &mut [f32], partial: &mut [f32], wb: &[f32]) {
-                $kernel::<true>(wt, a, b, out, partial, wb)
-            }
-            #[target_feature(enable = "avx2,fma")]
-            unsafe fn avx2(wt: &[f32], a: &[f32], b: &[f32], out: &mut [f32], partial: &mut [f32], wb: &[f32]) {
-                $kernel::<true>(wt, a, b, out, partial, wb)
-            }
-            match $self {
-                // SAFETY: `Kernels::detect` chose these variants only when the CPU has the features.
-                Kernels::Avx512 => unsafe { avx512($($arg),*) },
-                Kernels::Avx2Fma => unsafe { avx2($($arg),*) },
-                Kernels::Portable => $kernel::<false>($($arg),*),
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            $kernel::<false>($($arg),*)
-        }
-    }};
+/// `num[k] = sum_f W[f, k] v[f] / max((W h)[f], EPS)`: the beta = 1 numerator, in one pass.
+#[inline]
+fn kl_numerator(
+    isa: Isa,
+    wt: &[f32],
+    h: &[f32],
+    v: &[f32],
+    num: &mut [f32],
+    partial: &mut [f32],
+    wb: &[f32],
+) {
+    simd::dispatch!(isa, |wt: &[f32],
+                          h: &[f32],
+                          v: &[f32],
+                          num: &mut [f32],
+                          partial: &mut [f32],
+                          wb: &[f32]| {
+        kl_numerator_kernel::<{ ISA.fma() }>(wt, h, v, num, partial, wb)
+    })
 }
 
-impl Kernels {
-    fn detect() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if is_x86_feature_detected!("avx512f")
-                && is_x86_feature_detected!("avx2")
-                && is_x86_feature_detected!("fma")
-            {
-                return Self::Avx512;
-            }
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                return Self::Avx2Fma;
-            }
-        }
-        Self::Portable
-    }
-
-    /// `wh = max(W h, EPS)` with `wt` = W^T (K x n_bins).
-    #[inline]
-    fn model(self, wt: &[f32], h: &[f32], wh: &mut [f32]) {
-        dispatch!(self, model_kernel(wt, h, &[], wh, &mut [], &[]))
-    }
-
-    /// `num[k] = sum_f W[f, k] v[f] / max((W h)[f], EPS)`: the beta = 1 numerator, in one pass.
-    #[inline]
-    fn kl_numerator(
-        self,
-        wt: &[f32],
-        h: &[f32],
-        v: &[f32],
-        num: &mut [f32],
-        partial: &mut [f32],
-        wb: &[f32],
-    ) {
-        dispatch!(self, kl_numerator_kernel(wt, h, v, num, partial, wb))
-    }
-
-    /// `out[k] = sum_f W[f, k] x[f]` with `wt` = W^T (K x n_bins).
-    #[inline]
-    fn project(self, wt: &[f32], x: &[f32], out: &mut [f32]) {
-        dispatch!(self, project_kernel(wt, x, &[], out, &mut [], &[]))
-    }
+/// `out[k] = sum_f W[f, k] x[f]` with `wt` = W^T (K x n_bins).
+#[inline]
+fn project(isa: Isa, wt: &[f32], x: &[f32], out: &mut [f32]) {
+    simd::dispatch!(isa, |wt: &[f32], x: &[f32], out: &mut [f32]| {
+        project_kernel::<{ ISA.fma() }>(wt, x, out)
+    })
 }
 
 /// Bins per register block: 64 f32 accumulators stay in vector registers.
@@ -325,14 +284,7 @@ fn block_model<const FMA: bool>(wt: &[f32], n: usize, h: &[f32], start: usize) -
 }
 
 #[inline(always)]
-fn model_kernel<const FMA: bool>(
-    wt: &[f32],
-    h: &[f32],
-    _: &[f32],
-    wh: &mut [f32],
-    _: &mut [f32],
-    _: &[f32],
-) {
+fn model_kernel<const FMA: bool>(wt: &[f32], h: &[f32], wh: &mut [f32]) {
     let n = wh.len();
     let full = n - n % BLOCK;
     for start in (0..full).step_by(BLOCK) {
@@ -424,14 +376,7 @@ fn kl_numerator_kernel<const FMA: bool>(
 }
 
 #[inline(always)]
-fn project_kernel<const FMA: bool>(
-    wt: &[f32],
-    x: &[f32],
-    _: &[f32],
-    out: &mut [f32],
-    _: &mut [f32],
-    _: &[f32],
-) {
+fn project_kernel<const FMA: bool>(wt: &[f32], x: &[f32], out: &mut [f32]) {
     const ROWS: usize = 4;
     let n = x.len();
     let full = n - n % LANES;
@@ -501,33 +446,16 @@ mod tests {
         }
     }
 
-    /// Every kernel variant this CPU can run, Portable first.
-    fn variants() -> Vec<Kernels> {
-        #[allow(unused_mut)]
-        let mut v = vec![Kernels::Portable];
-        #[cfg(target_arch = "x86_64")]
-        {
-            let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-            if avx2 {
-                v.push(Kernels::Avx2Fma);
-            }
-            if avx2 && is_x86_feature_detected!("avx512f") {
-                v.push(Kernels::Avx512);
-            }
-        }
-        v
-    }
-
-    /// Solves a warm-started sequence of random frames with `kernels`; returns every frame's h.
+    /// Solves a warm-started sequence of random frames with the kernels of `isa`; returns every frame's h.
     fn solve_frames(
         w: &Array2<f32>,
         frames: &[Vec<f32>],
         beta: f32,
         sparsity: f32,
-        kernels: Kernels,
+        isa: Isa,
     ) -> Vec<Vec<f32>> {
         let mut solver = FrameSolver::new(w.view(), beta);
-        solver.kernels = kernels;
+        solver.isa = isa;
         let mut h = vec![1.0 / w.ncols() as f32; w.ncols()];
         frames
             .iter()
@@ -554,7 +482,7 @@ mod tests {
     #[test]
     fn every_kernel_variant_matches_the_portable_one() {
         const TOL: f32 = 1e-5;
-        let variants = variants();
+        let variants = Isa::variants();
         let mut worst = vec![0.0f32; variants.len()];
         for (n_bins, k) in [(1025, 32), (1025, 7), (300, 32), (300, 7)] {
             let mut rng = Pcg64::seed_from_u64((n_bins * 100 + k) as u64);
@@ -582,7 +510,7 @@ mod tests {
                 .collect();
             for beta in [0.0, 1.0, 2.0, 0.5] {
                 for sparsity in [0.0, 50.0] {
-                    let reference = solve_frames(&w, &frames, beta, sparsity, Kernels::Portable);
+                    let reference = solve_frames(&w, &frames, beta, sparsity, Isa::PORTABLE);
                     for (i, &kern) in variants.iter().enumerate().skip(1) {
                         let got = solve_frames(&w, &frames, beta, sparsity, kern);
                         for (t, (a, b)) in got.iter().zip(&reference).enumerate() {

@@ -45,7 +45,7 @@
 //! (as it was when the capture started) go to the trainer, which copies the clip out and hands
 //! the buffer straight back, computes the STFT magnitude (n_fft from the learning settings,
 //! hop n_fft/4, floor 1e-6 x max), fits K components (beta, NNDSVDa, 200 iterations) with
-//! progress and cancel flags in [`trainer::Status`], labels them "Source N" (or "Mix" for a
+//! progress and cancel flags in [`Status`], labels them "Source N" (or "Mix" for a
 //! whole-mix capture), merges them into the persisted dictionary (replacing that label's old
 //! components; a dictionary learned with other settings is replaced whole), prepares a
 //! [`PreparedDictionary`](crate::dsp::PreparedDictionary) and sends it. The audio thread
@@ -117,6 +117,7 @@ pub mod editor;
 pub mod feed;
 pub mod params;
 pub mod realtime;
+pub mod status;
 pub mod trainer;
 
 use std::sync::Arc;
@@ -127,7 +128,8 @@ use crate::dsp::engine::MAX_SOURCES;
 use feed::EditorFeed;
 use params::SeparatorParams;
 use realtime::{Controls, Realtime};
-use trainer::{Status, TrainerHandle};
+pub use status::Status;
+use trainer::TrainerHandle;
 
 /// The plugin with four aux outputs (the CLAP, and the VST3 class "NMF Separator Multi-Out").
 pub type NmfSeparatorClap = Separator<true>;

@@ -8,8 +8,15 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use super::feed::EditorFeed;
 use super::params::CaptureTarget;
-use super::trainer::{Clip, Status};
+use super::status::Status;
 use crate::dsp::engine::{Engine, EngineParams, PreparedDictionary};
+
+/// A finished capture travelling to the trainer thread.
+pub(crate) struct Clip {
+    pub buffer: Box<[f32]>,
+    pub len: usize,
+    pub target: CaptureTarget,
+}
 
 /// What the audio thread reads from the parameters once per block.
 #[derive(Clone, Copy, Debug)]

@@ -3,20 +3,21 @@
 
 use std::ops::ControlFlow;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use atomic_float::AtomicF32;
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use ndarray::Axis;
 
 use super::params::{
-    default_assignment, effective_assignment, source_label, CaptureTarget, LearnSettings,
-    SeparatorParams, MIX_LABEL,
+    default_assignment, effective_assignment, source_label, LearnSettings, SeparatorParams,
+    MIX_LABEL,
 };
-use super::realtime::Realtime;
+use super::realtime::{Clip, Realtime};
+#[doc(no_inline)]
+pub use super::status::Status;
 use crate::dsp::engine::{Engine, PreparedDictionary};
 use crate::dsp::stft::Stft;
 use crate::nmf::{Dictionary, FitOptions, Init, SpectrogramKind};
@@ -34,55 +35,6 @@ pub(crate) const GARBAGE_QUEUE: usize = 8;
 pub(crate) const CAPTURE_BUFFERS: usize = 2;
 /// Capture capacity, seconds of audio at the session rate.
 pub const CAPTURE_SECONDS: f32 = 30.0;
-
-/// State shared by the plugin, the audio thread and the trainer thread. Everything the audio
-/// thread touches is atomic.
-#[derive(Default)]
-pub struct Status {
-    /// A fit is running.
-    pub learning: AtomicBool,
-    /// Progress of the running or last fit, 0..=1.
-    pub progress: AtomicF32,
-    /// Set to stop the running fit (checked every iteration).
-    pub cancel: AtomicBool,
-    /// Set to end the trainer thread.
-    pub quit: AtomicBool,
-    /// Dictionaries (or "no dictionary") sent to the audio thread.
-    pub dictionaries_sent: AtomicU64,
-    /// Dictionaries installed by the audio thread.
-    pub dictionaries_installed: AtomicU64,
-    /// Clips learned successfully.
-    pub clips_learned: AtomicU64,
-    /// Captures lost because no buffer or queue slot was free.
-    pub captures_dropped: AtomicU32,
-    /// Samples in the capture running now (audio thread).
-    pub capture_len: AtomicU64,
-    /// Latest human-readable message (errors, what was learned/loaded/exported).
-    pub message: Mutex<String>,
-}
-
-impl Status {
-    /// The latest message.
-    pub fn message(&self) -> String {
-        self.message
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    fn say(&self, m: impl Into<String>) {
-        let m = m.into();
-        nice_plug::nice_log!("{m}");
-        *self.message.lock().unwrap_or_else(|e| e.into_inner()) = m;
-    }
-}
-
-/// A finished capture travelling to the trainer thread.
-pub(crate) struct Clip {
-    pub buffer: Box<[f32]>,
-    pub len: usize,
-    pub target: CaptureTarget,
-}
 
 /// Owns the trainer thread; dropping it stops (cancelling a running fit) and joins the thread.
 pub struct TrainerHandle {

@@ -34,7 +34,8 @@ use nice_plug_egui::{
 
 use super::feed::{EditorFeed, FeedCursor};
 use super::params::{CaptureTarget, LearnSettings, SeparatorParams, SourceLabels};
-use super::trainer::{Status, CAPTURE_SECONDS};
+use super::status::Status;
+use super::trainer::CAPTURE_SECONDS;
 use crate::dsp::engine::{FFT_SIZES, MAX_SOURCES};
 use logic::{component_weights, current_assignment, level, meter_step, move_component, seconds};
 

@@ -1,0 +1,327 @@
+//! The real-time separation engine: a streaming multi-bus STFT around the per-frame
+//! activation solve. This is the exact code path of the plugin; the CLI's
+//! `separate --realtime` and the tests drive it over plain slices.
+//!
+//! Every hop: one forward FFT per channel, one activation solve on the channels' mean
+//! spectrogram (templates fixed, warm start from the previous frame), one Wiener mask per
+//! source, one inverse FFT per source and channel, overlap-add. Input sample `t` leaves at
+//! output sample `t + n_fft` ([`Engine::latency_samples`]).
+//!
+//! Two exact shortcuts keep this cheap. A pair of channels shares one complex FFT each way
+//! (their masks are the same real gains). The masks of a bin sum to one and the windows
+//! overlap-add to one, so the sources sum to the delayed input: the last used source (the
+//! *complement*) is computed as that input minus the other sources instead of being
+//! synthesized. Both agree with the direct computation to rounding error, which
+//! `tests/engine.rs` checks.
+//!
+//! Nothing allocates, locks or does I/O after [`Engine::new`]: the FFT plans, windows and
+//! buffers of every supported size are made there, and a new dictionary arrives already
+//! prepared ([`PreparedDictionary`], built off the audio thread) and the old one is handed
+//! back to the caller to be dropped elsewhere.
+//!
+//! Where things are:
+//! - this file: the [`Engine`] type, its construction, [`Engine::set_dictionary`] and the
+//!   block loop ([`Engine::process_observed`]): the rings, and the mix of the sources into
+//!   the main output and the source buses;
+//! - `prepared`: [`PreparedDictionary`], validation and the routing of components to
+//!   sources;
+//! - `params`: [`EngineParams`], the live settings, and the effective gains after mute and
+//!   solo;
+//! - `gain`: the smoothing of those gains;
+//! - `frame`: FFT plans, windowing and overlap-add, and the per-frame maths (pair FFTs,
+//!   solve, masks, synthesis), compiled per instruction set through [`crate::simd`];
+//! - `offline`: [`run_offline`] and [`process_in_blocks`], the drivers over whole signals.
+
+mod frame;
+mod gain;
+mod offline;
+mod params;
+mod prepared;
+
+use rustfft::num_complex::Complex32;
+use rustfft::FftPlanner;
+
+use self::frame::SizePlan;
+use self::gain::GainSmoother;
+pub use self::offline::{process_in_blocks, run_offline};
+pub use self::params::EngineParams;
+pub use self::prepared::{assignment_by_labels, EngineError, PreparedDictionary};
+use super::window::squared_overlap;
+use crate::aligned::AlignedBuf;
+use crate::simd::Isa;
+
+/// Output buses for sources.
+pub const MAX_SOURCES: usize = 4;
+/// Supported STFT frame lengths, samples: the powers of two from 512 to 8192.
+pub const FFT_SIZES: [usize; 5] = [512, 1024, 2048, 4096, 8192];
+/// Frame length used while no dictionary is loaded, samples.
+pub const DEFAULT_N_FFT: usize = 2048;
+
+/// The streaming separator. See the module documentation.
+pub struct Engine {
+    sample_rate: f32,
+    channels: usize,
+    plans: Vec<SizePlan>,
+    /// Index into `plans` and `FFT_SIZES` of the current frame length.
+    size: usize,
+    hop: usize,
+    /// Overlap-add normalization for the current size and hop.
+    ola_scale: f32,
+    /// Input history, `[channel][MAX n_fft]`, circular with `pos`.
+    input_ring: Vec<Vec<f32>>,
+    /// Pending output, `[source][channel][MAX n_fft]`, circular with `pos`. The complement
+    /// source's ring stays zero.
+    output_ring: Vec<Vec<Vec<f32>>>,
+    /// Write position in the rings, 0..n_fft.
+    pos: usize,
+    /// Spectrum of every channel pair, `[pair][n_fft]`: the complex FFT of the windowed
+    /// frame `x[2p] + i x[2p + 1]`.
+    spectra: Vec<Vec<Complex32>>,
+    /// A masked pair spectrum on its way to the time domain (n_fft).
+    synth: Vec<Complex32>,
+    /// Mean spectrogram frame of the channels (n_bins).
+    mag: AlignedBuf,
+    /// Source models, then masks, `[source][n_bins]`.
+    masks: Vec<Vec<f32>>,
+    /// The source that is not synthesized but computed as the delayed input minus the
+    /// others (see [`Engine::process_observed`]).
+    complement: usize,
+    /// The complement of the current chunk, `[max hop]`.
+    rest: Vec<f32>,
+    dict: Option<Box<PreparedDictionary>>,
+    params: EngineParams,
+    /// Smoothed main-output gains, per sample over the current chunk (at most one hop).
+    gains: GainSmoother,
+    /// Instruction set of the frame body ([`Isa::best`] outside the tests).
+    isa: Isa,
+}
+
+impl Engine {
+    /// An engine for `channels` channels at `sample_rate` Hz. Allocates everything.
+    pub fn new(sample_rate: f32, channels: usize) -> Self {
+        let mut planner = FftPlanner::<f32>::new();
+        let plans: Vec<SizePlan> = FFT_SIZES
+            .iter()
+            .map(|&n| SizePlan::new(&mut planner, n))
+            .collect();
+        let max_n = *FFT_SIZES.last().unwrap();
+        let max_bins = max_n / 2 + 1;
+        let params = EngineParams::default();
+        let mut engine = Self {
+            sample_rate,
+            channels,
+            plans,
+            size: 0,
+            hop: 0,
+            ola_scale: 1.0,
+            input_ring: vec![vec![0.0; max_n]; channels],
+            output_ring: vec![vec![vec![0.0; max_n]; channels]; MAX_SOURCES],
+            pos: 0,
+            spectra: vec![vec![Complex32::default(); max_n]; channels.div_ceil(2)],
+            synth: vec![Complex32::default(); max_n],
+            mag: AlignedBuf::zeros(max_bins),
+            masks: vec![vec![0.0; max_bins]; MAX_SOURCES],
+            complement: 0,
+            rest: vec![0.0; max_n / 2],
+            dict: None,
+            gains: GainSmoother::new(sample_rate, params.effective_gains(), max_n / 2),
+            params,
+            isa: Isa::best(),
+        };
+        engine.configure(DEFAULT_N_FFT, DEFAULT_N_FFT / 4);
+        engine
+    }
+
+    /// Channels this engine was made for.
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// Sample rate, Hz.
+    pub fn sample_rate(&self) -> f32 {
+        self.sample_rate
+    }
+
+    /// Current frame length, samples.
+    pub fn n_fft(&self) -> usize {
+        FFT_SIZES[self.size]
+    }
+
+    /// Delay from input to every output, samples: one frame (n_fft).
+    pub fn latency_samples(&self) -> usize {
+        self.n_fft()
+    }
+
+    /// The loaded dictionary, if any.
+    pub fn dictionary(&self) -> Option<&PreparedDictionary> {
+        self.dict.as_deref()
+    }
+
+    fn configure(&mut self, n_fft: usize, hop: usize) {
+        let size = FFT_SIZES.iter().position(|&n| n == n_fft).unwrap_or(2);
+        let n = FFT_SIZES[size];
+        let hop = if hop == 0 || n % hop != 0 || hop > n / 2 {
+            n / 4
+        } else {
+            hop
+        };
+        let changed = size != self.size || hop != self.hop;
+        self.size = size;
+        self.hop = hop;
+        self.ola_scale = 1.0 / (n as f32 * squared_overlap(&self.plans[size].window, hop));
+        if changed {
+            self.clear_buffers();
+        }
+    }
+
+    fn clear_buffers(&mut self) {
+        self.input_ring.iter_mut().for_each(|r| r.fill(0.0));
+        self.output_ring
+            .iter_mut()
+            .flatten()
+            .for_each(|r| r.fill(0.0));
+        self.pos = 0;
+    }
+
+    /// Installs a prepared dictionary and returns the previous one, which the caller should
+    /// drop off the audio thread. Does not allocate. When the frame length or hop changes the
+    /// stream restarts (buffers cleared) and [`Self::latency_samples`] changes.
+    pub fn set_dictionary(
+        &mut self,
+        dict: Option<Box<PreparedDictionary>>,
+    ) -> Option<Box<PreparedDictionary>> {
+        let (n, hop) = dict
+            .as_ref()
+            .map_or((DEFAULT_N_FFT, DEFAULT_N_FFT / 4), |d| (d.n_fft, d.hop));
+        self.configure(n, hop);
+        std::mem::replace(&mut self.dict, dict)
+    }
+
+    /// Sets the live parameters (taken from the next sample on; gains are smoothed).
+    pub fn set_params(&mut self, params: &EngineParams) {
+        self.params = *params;
+        self.params.iterations = self.params.iterations.clamp(1, 200);
+    }
+
+    /// Clears the stream state: the output afterwards is as from a new engine with the same
+    /// dictionary and parameters.
+    pub fn reset(&mut self) {
+        self.clear_buffers();
+        self.gains.settle(self.params.effective_gains());
+        if let Some(d) = self.dict.as_mut() {
+            d.reset();
+        }
+    }
+
+    /// Processes one block in place. On entry `main[c]` holds the input of channel c; on
+    /// exit it holds the main output: the sum of the sources with their gains, mute and solo.
+    /// `sources[s][c]` receives source s (only the buses and channels given are written; a
+    /// bus may have fewer channels than main, or be empty). All slices of `main` must have
+    /// the same length; channels beyond [`Self::channels`] are left untouched.
+    pub fn process(&mut self, main: &mut [&mut [f32]], sources: &mut [&mut [&mut [f32]]]) {
+        self.process_observed(main, sources, |_| {});
+    }
+
+    /// [`Self::process`], calling `on_frame(activations)` after every STFT frame (once per hop)
+    /// while a dictionary is loaded; the editor's activation display is fed from here.
+    pub fn process_observed(
+        &mut self,
+        main: &mut [&mut [f32]],
+        sources: &mut [&mut [&mut [f32]]],
+        mut on_frame: impl FnMut(&[f32]),
+    ) {
+        let len = main.first().map_or(0, |c| c.len());
+        let channels = main.len().min(self.channels);
+        if main.iter().any(|c| c.len() != len) {
+            return;
+        }
+        let n = self.n_fft();
+        let mut done = 0;
+        while done < len {
+            let to_hop = self.hop - self.pos % self.hop;
+            let chunk = to_hop.min(len - done);
+            let (p0, range) = (self.pos, done..done + chunk);
+            self.gains.advance(self.params.effective_gains(), chunk);
+            let complement = self.complement;
+            for c in 0..channels {
+                let out = &mut main[c][range.clone()];
+                let rest = &mut self.rest[..chunk];
+                // The complement starts as the input of n_fft samples ago, which the ring
+                // still holds; the new input takes its place. Non-finite or subnormal input
+                // becomes silence, so it cannot poison the spectra; the stream recovers
+                // within one frame.
+                for ((r, x), &y) in rest
+                    .iter_mut()
+                    .zip(&mut self.input_ring[c][p0..p0 + chunk])
+                    .zip(out.iter())
+                {
+                    *r = *x;
+                    *x = if y.is_normal() { y } else { 0.0 };
+                }
+                out.fill(0.0);
+                for s in (0..MAX_SOURCES).filter(|&s| s != complement) {
+                    let ring = &mut self.output_ring[s][c][p0..p0 + chunk];
+                    for (((o, y), r), &g) in out
+                        .iter_mut()
+                        .zip(ring.iter_mut())
+                        .zip(rest.iter_mut())
+                        .zip(self.gains.curve(s, chunk))
+                    {
+                        *y = flush(*y);
+                        *r -= *y;
+                        *o += g * *y;
+                    }
+                    if let Some(bus) = bus_range(sources, s, c, range.clone()) {
+                        bus.copy_from_slice(ring);
+                    }
+                    ring.fill(0.0);
+                }
+                for ((o, r), &g) in out
+                    .iter_mut()
+                    .zip(rest.iter_mut())
+                    .zip(self.gains.curve(complement, chunk))
+                {
+                    *r = flush(*r);
+                    *o = flush(*o + g * *r);
+                }
+                if let Some(bus) = bus_range(sources, complement, c, range.clone()) {
+                    bus.copy_from_slice(rest);
+                }
+                // A source that was synthesized before a dictionary change may be the
+                // complement now: what it still had pending is part of the remainder.
+                self.output_ring[complement][c][p0..p0 + chunk].fill(0.0);
+            }
+            self.pos += chunk;
+            done += chunk;
+            if self.pos % self.hop == 0 {
+                if self.pos == n {
+                    self.pos = 0;
+                }
+                self.process_frame();
+                if let Some(d) = self.dict.as_deref() {
+                    on_frame(&d.h);
+                }
+            }
+        }
+    }
+}
+
+/// The samples `range` of channel `c` of source bus `s`, if the host gave that bus and channel.
+fn bus_range<'a>(
+    sources: &'a mut [&mut [&mut [f32]]],
+    s: usize,
+    c: usize,
+    range: std::ops::Range<usize>,
+) -> Option<&'a mut [f32]> {
+    sources.get_mut(s)?.get_mut(c)?.get_mut(range)
+}
+
+/// Subnormal values become zero (they cost CPU downstream and carry no sound).
+#[inline(always)]
+fn flush(x: f32) -> f32 {
+    if x.abs() < f32::MIN_POSITIVE {
+        0.0
+    } else {
+        x
+    }
+}

@@ -1,0 +1,60 @@
+//! Offline drivers: the engine run over whole signals in blocks, as a host would. Used by
+//! the CLI's `separate --realtime`, the tests and the benchmarks. These allocate; the engine
+//! itself does not.
+
+use super::{Engine, MAX_SOURCES};
+
+/// Runs `engine` over whole signals in blocks of `block` samples, as a host would, and
+/// returns latency-compensated outputs of the input's length: `(main[channel],
+/// sources[source][channel])`. Allocates (it is the offline driver).
+pub fn run_offline(
+    engine: &mut Engine,
+    audio: &[Vec<f32>],
+    block: usize,
+) -> (Vec<Vec<f32>>, Vec<Vec<Vec<f32>>>) {
+    let len = audio.first().map_or(0, |c| c.len());
+    let latency = engine.latency_samples();
+    let total = len + latency;
+    let channels = audio.len();
+    let main: Vec<Vec<f32>> = (0..channels)
+        .map(|c| {
+            let mut v = audio[c].clone();
+            v.resize(total, 0.0);
+            v
+        })
+        .collect();
+    let (mut main, mut src) = process_in_blocks(engine, main, block);
+    let cut = |v: &mut Vec<f32>| {
+        v.drain(..latency);
+    };
+    main.iter_mut().for_each(cut);
+    src.iter_mut().flatten().for_each(cut);
+    (main, src)
+}
+
+/// Runs `engine` over whole signals `main[channel]` in blocks of `block` samples, as a host
+/// would, without latency compensation: returns the main output (in place of the input) and
+/// every source bus, `sources[source][channel]`. Allocates (it is an offline driver).
+pub fn process_in_blocks(
+    engine: &mut Engine,
+    mut main: Vec<Vec<f32>>,
+    block: usize,
+) -> (Vec<Vec<f32>>, Vec<Vec<Vec<f32>>>) {
+    let total = main.first().map_or(0, |c| c.len());
+    let mut src = vec![vec![vec![0.0f32; total]; main.len()]; MAX_SOURCES];
+    let block = block.max(1);
+    let mut start = 0;
+    while start < total {
+        let end = (start + block).min(total);
+        let mut m: Vec<&mut [f32]> = main.iter_mut().map(|c| &mut c[start..end]).collect();
+        let mut buses: Vec<Vec<&mut [f32]>> = src
+            .iter_mut()
+            .map(|b| b.iter_mut().map(|c| &mut c[start..end]).collect())
+            .collect();
+        let mut bus_refs: Vec<&mut [&mut [f32]]> =
+            buses.iter_mut().map(|b| b.as_mut_slice()).collect();
+        engine.process(&mut m, &mut bus_refs);
+        start = end;
+    }
+    (main, src)
+}

@@ -1,0 +1,51 @@
+//! The engine's live settings ([`EngineParams`]) and how they make the main output: the gain
+//! of each source after mute and solo.
+
+use super::MAX_SOURCES;
+
+/// Live settings of the engine. Cheap to copy; set once per block.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EngineParams {
+    /// Multiplicative-update iterations per frame (1..=50 in the plugin).
+    pub iterations: usize,
+    /// Mask exponent p on magnitude models.
+    pub mask_power: f32,
+    /// L1 penalty on the activations.
+    pub sparsity: f32,
+    /// Linear gain of each source in the main output.
+    pub gain: [f32; MAX_SOURCES],
+    /// Muted sources leave the main output (unless soloed).
+    pub mute: [bool; MAX_SOURCES],
+    /// When any source is soloed, only soloed sources reach the main output.
+    pub solo: [bool; MAX_SOURCES],
+}
+
+impl Default for EngineParams {
+    fn default() -> Self {
+        Self {
+            iterations: 10,
+            mask_power: 2.0,
+            sparsity: 0.0,
+            gain: [1.0; MAX_SOURCES],
+            mute: [false; MAX_SOURCES],
+            solo: [false; MAX_SOURCES],
+        }
+    }
+}
+
+impl EngineParams {
+    /// The gain of each source in the main output after mute and solo.
+    pub fn effective_gains(&self) -> [f32; MAX_SOURCES] {
+        let any_solo = self.solo.iter().any(|&s| s);
+        let mut g = [0.0; MAX_SOURCES];
+        for s in 0..MAX_SOURCES {
+            let on = if any_solo {
+                self.solo[s]
+            } else {
+                !self.mute[s]
+            };
+            g[s] = if on { self.gain[s] } else { 0.0 };
+        }
+        g
+    }
+}

@@ -1,0 +1,50 @@
+//! [`Status`]: the state the plugin, its editor, the audio thread and the trainer thread
+//! share (progress, flags, counters and the latest message). Everything the audio thread
+//! touches is atomic.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
+use std::sync::Mutex;
+
+use atomic_float::AtomicF32;
+
+/// State shared by the plugin, the audio thread and the trainer thread. Everything the audio
+/// thread touches is atomic.
+#[derive(Default)]
+pub struct Status {
+    /// A fit is running.
+    pub learning: AtomicBool,
+    /// Progress of the running or last fit, 0..=1.
+    pub progress: AtomicF32,
+    /// Set to stop the running fit (checked every iteration).
+    pub cancel: AtomicBool,
+    /// Set to end the trainer thread.
+    pub quit: AtomicBool,
+    /// Dictionaries (or "no dictionary") sent to the audio thread.
+    pub dictionaries_sent: AtomicU64,
+    /// Dictionaries installed by the audio thread.
+    pub dictionaries_installed: AtomicU64,
+    /// Clips learned successfully.
+    pub clips_learned: AtomicU64,
+    /// Captures lost because no buffer or queue slot was free.
+    pub captures_dropped: AtomicU32,
+    /// Samples in the capture running now (audio thread).
+    pub capture_len: AtomicU64,
+    /// Latest human-readable message (errors, what was learned/loaded/exported).
+    pub message: Mutex<String>,
+}
+
+impl Status {
+    /// The latest message.
+    pub fn message(&self) -> String {
+        self.message
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn say(&self, m: impl Into<String>) {
+        let m = m.into();
+        nice_plug::nice_log!("{m}");
+        *self.message.lock().unwrap_or_else(|e| e.into_inner()) = m;
+    }
+}
