@@ -134,7 +134,7 @@ fn scores(stems: &[Vec<f32>], est: &[Vec<Vec<f32>>]) -> (f64, Vec<f64>) {
     let s: Vec<f64> = stems
         .iter()
         .zip(est)
-        .map(|(t, e)| f64::from(si_sdr(t, &e[0])))
+        .map(|(t, e)| si_sdr(t, &e[0]) as f64)
         .collect();
     (s.iter().sum::<f64>() / s.len() as f64, s)
 }
@@ -201,7 +201,7 @@ fn dictionaries_learned_at_44k1_work_at_48k_and_96k() {
         let train_t: Vec<Vec<f32>> = train.iter().map(|c| resample(c, 44_100, rate)).collect();
         let native = learn(&train_t, rate, n_fft);
         assert_eq!((mapped.n_fft, mapped.hop), (native.n_fft, native.hop));
-        let run = |d: &Dictionary| separate(&[mix.clone()], rate, d, &sep_opts).unwrap().audio;
+        let run = |d: &Dictionary| separate(std::slice::from_ref(&mix), rate, d, &sep_opts).unwrap().audio;
         let truth: Vec<Vec<f32>> = stems_t.iter().map(|s| s[..len].to_vec()).collect();
         let (m, ms) = scores(&truth, &run(&mapped));
         let (n, ns) = scores(&truth, &run(&native));
