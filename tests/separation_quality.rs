@@ -111,3 +111,112 @@ fn offline_and_realtime_separation_reach_the_measured_quality() {
         );
     }
 }
+
+/// `x` at `from` Hz resampled to `to` Hz with rubato's synchronous FFT resampler (delay
+/// trimmed, so the output lines up with the input).
+fn resample(x: &[f32], from: u32, to: u32) -> Vec<f32> {
+    use rubato::audioadapter_buffers::direct::SequentialSliceOfVecs;
+    use rubato::{Fft, FixedSync, Resampler};
+    let mut r = Fft::<f64>::new(from as usize, to as usize, 1024, 1, FixedSync::Both).unwrap();
+    let input = vec![x.iter().map(|&v| f64::from(v)).collect::<Vec<f64>>()];
+    let adapter = SequentialSliceOfVecs::new(&input, 1, x.len()).unwrap();
+    let len = r.process_all_needed_output_len(x.len());
+    let mut out = vec![vec![0.0f64; len]; 1];
+    let mut out_adapter = SequentialSliceOfVecs::new_mut(&mut out, 1, len).unwrap();
+    let (_, n) = r
+        .process_all_into_buffer(&adapter, &mut out_adapter, x.len(), None)
+        .unwrap();
+    out[0][..n].iter().map(|&v| v as f32).collect()
+}
+
+/// Mean of the sources' SI-SDR (the median of two), dB, and each source's.
+fn scores(stems: &[Vec<f32>], est: &[Vec<Vec<f32>>]) -> (f64, Vec<f64>) {
+    let s: Vec<f64> = stems
+        .iter()
+        .zip(est)
+        .map(|(t, e)| si_sdr(t, &e[0]) as f64)
+        .collect();
+    (s.iter().sum::<f64>() / s.len() as f64, s)
+}
+
+/// Dictionaries travel: the example (7 s of A_piano_bass) resampled with rubato to 48 kHz and
+/// 96 kHz, separated with dictionaries learned at 44.1 kHz from the original train clips and
+/// mapped by `Dictionary::mapped_to` (to n_fft 2048 at 48 kHz, 4096 at 96 kHz:
+/// `Dictionary::n_fft_for`), against dictionaries learned from the train clips resampled to
+/// the target rate with the same STFT. K = 16, beta 1, 100 iterations (offline fit),
+/// 4 s of mixture. Measured (the table in BENCHMARKS.md, "Dictionaries at another sample
+/// rate"; mean SI-SDR of the two sources): 48 kHz mapped 7.25 dB vs native 7.05 dB (+0.21);
+/// 96 kHz mapped 7.25 dB vs native 7.89 dB (-0.64 dB: the issue's 0.5 dB target is met at
+/// 48 kHz, not at 96 kHz). Bounds: 0.5 dB at 48 kHz, 1.0 dB at 96 kHz (measured -0.64).
+#[test]
+fn dictionaries_learned_at_44k1_work_at_48k_and_96k() {
+    let opts = FitOptions {
+        n_components: 16,
+        beta: 1.0,
+        max_iter: 100,
+        ..FitOptions::default()
+    };
+    let learn = |clips: &[Vec<f32>], rate: u32, n_fft: usize| -> Dictionary {
+        let stft = Stft::new(n_fft, n_fft / 4).unwrap();
+        let dicts: Vec<Dictionary> = SOURCES
+            .iter()
+            .zip(clips)
+            .map(|(s, clip)| {
+                learn_dictionary(
+                    clip,
+                    rate,
+                    &stft,
+                    SpectrogramKind::Magnitude,
+                    &opts,
+                    s,
+                    &mut |_| ControlFlow::Continue(()),
+                )
+                .unwrap()
+                .0
+            })
+            .collect();
+        Dictionary::concat(&dicts).unwrap()
+    };
+    let read = |rel: &str| read_audio(&example(rel)).unwrap().channels.remove(0);
+    let train: Vec<Vec<f32>> = SOURCES
+        .iter()
+        .map(|s| read(&format!("train/{s}.wav")))
+        .collect();
+    let excerpt = 4 * 44_100;
+    let stems: Vec<Vec<f32>> = SOURCES
+        .iter()
+        .map(|s| read(&format!("stems/{s}.wav"))[..excerpt].to_vec())
+        .collect();
+    let original = learn(&train, 44_100, 2048);
+    let sep_opts = SeparateOptions {
+        iterations: 100,
+        ..SeparateOptions::default()
+    };
+    for rate in [48_000u32, 96_000] {
+        let stems_t: Vec<Vec<f32>> = stems.iter().map(|s| resample(s, 44_100, rate)).collect();
+        let len = stems_t.iter().map(Vec::len).min().unwrap();
+        let mix: Vec<f32> = (0..len).map(|i| stems_t[0][i] + stems_t[1][i]).collect();
+        let n_fft = original.n_fft_for(rate);
+        let mapped = original.mapped_to(rate, n_fft).unwrap();
+        let train_t: Vec<Vec<f32>> = train.iter().map(|c| resample(c, 44_100, rate)).collect();
+        let native = learn(&train_t, rate, n_fft);
+        assert_eq!((mapped.n_fft, mapped.hop), (native.n_fft, native.hop));
+        let run = |d: &Dictionary| separate(std::slice::from_ref(&mix), rate, d, &sep_opts).unwrap().audio;
+        let truth: Vec<Vec<f32>> = stems_t.iter().map(|s| s[..len].to_vec()).collect();
+        let (m, ms) = scores(&truth, &run(&mapped));
+        let (n, ns) = scores(&truth, &run(&native));
+        println!(
+            "| {rate} | {n_fft} | {:.2} / {:.2} | {n:.2} | {:.2} / {:.2} | {m:.2} | {:+.2} |",
+            ns[0],
+            ns[1],
+            ms[0],
+            ms[1],
+            m - n
+        );
+        let margin = if rate == 48_000 { 0.5 } else { 1.0 };
+        assert!(
+            m >= n - margin,
+            "{rate} Hz: mapped {m:.2} dB is more than {margin} dB under native {n:.2} dB"
+        );
+    }
+}

@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::Array2;
 use realfft::num_complex::Complex32;
@@ -294,30 +294,34 @@ fn separate(a: &SeparateArgs) -> Result<()> {
         d.labels.iter_mut().for_each(|l| l.clone_from(name));
         dicts.push(d);
     }
+    let audio = read_input(&a.input)?;
+    // Every dictionary is mapped onto the STFT of the first one at the input's rate (one rule:
+    // Dictionary::n_fft_for and Dictionary::mapped_to).
+    let n_fft = dicts[0].n_fft_for(audio.sample_rate);
+    let mut notes: Vec<String> = Vec::new();
+    for (d, (name, _)) in dicts.iter_mut().zip(&sources) {
+        if let Some(note) = d.mapping_note(audio.sample_rate, n_fft) {
+            notes.push(format!("{name} {note}"));
+            *d = d.mapped_to(audio.sample_rate, n_fft)?;
+        }
+    }
     for (d, (_, p)) in dicts.iter().zip(&sources).skip(1) {
         let (f, fp) = (&dicts[0], sources[0].1);
-        if (d.sample_rate, d.n_fft, d.hop, d.spectrogram)
-            != (f.sample_rate, f.n_fft, f.hop, f.spectrogram)
-            || d.beta != f.beta
-        {
+        if (d.hop, d.spectrogram) != (f.hop, f.spectrogram) || d.beta != f.beta {
             bail!(
-                "dictionaries do not match: {} is {} Hz, n_fft {}, hop {}, beta {}, {:?}; {} is {} Hz, n_fft {}, hop {}, beta {}, {:?}",
-                fp.display(), f.sample_rate, f.n_fft, f.hop, f.beta, f.spectrogram,
-                p.display(), d.sample_rate, d.n_fft, d.hop, d.beta, d.spectrogram
+                "dictionaries do not match: {} has hop {} (at {} Hz, n_fft {}), beta {}, {:?}; {} has hop {}, beta {}, {:?}",
+                fp.display(), f.hop, f.sample_rate, f.n_fft, f.beta, f.spectrogram,
+                p.display(), d.hop, d.beta, d.spectrogram
             );
         }
     }
     let dict = Dictionary::concat(&dicts)?;
-
-    let audio = read_input(&a.input)?;
-    dict.check_matches(audio.sample_rate, dict.n_fft)
-        .with_context(|| {
-            format!(
-                "{} does not fit {}",
-                sources[0].1.display(),
-                a.input.display()
-            )
-        })?;
+    if !notes.is_empty() {
+        println!(
+            "mapped dictionaries to the input's STFT: {}",
+            notes.join("; ")
+        );
+    }
     if a.realtime {
         return separate_realtime(a, &dict, &audio, iterations, dir, plot, t0);
     }
