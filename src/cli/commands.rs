@@ -196,6 +196,9 @@ fn learn(a: &LearnArgs) -> Result<()> {
     let out = StagedFile::new(&a.output)?;
     let plot = a.plot.as_deref().map(StagedFile::new).transpose()?;
 
+    if !a.given.is_empty() {
+        return learn_given(a, &label, out, t0);
+    }
     let audio = read_input(&a.input)?;
     check_components(a.components, stft.n_bins(), stft.n_frames(audio.len()))?;
     let kind = kind(a.fit.power);
@@ -211,7 +214,8 @@ fn learn(a: &LearnArgs) -> Result<()> {
             observer,
         )
     })?;
-    dict.save(out.tmp())?;
+    let h_mean = nmf::semi::mean_spectrum(fact.h.view());
+    dict.save_with_activation_means(out.tmp(), h_mean.as_slice())?;
     if let Some(p) = &plot {
         plot_fit(p.tmp(), audio.sample_rate, &stft, &fact, a.fit.beta, vec![])?;
     }
@@ -228,6 +232,243 @@ fn learn(a: &LearnArgs) -> Result<()> {
         audio.n_channels(),
         fact.n_iter,
         fact.cost.last().map_or(f64::NAN, |c| c.cost),
+        a.output.display(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Loads dictionaries that must share STFT settings, beta and kind; returns their
+/// concatenation and the known sources' mean spectrum `W @ H_mean` (n_bins), or `None` if a
+/// file has no `H_mean`.
+fn load_known(paths: &[(String, &Path)]) -> Result<(Dictionary, Option<Vec<f32>>)> {
+    let mut dicts = Vec::new();
+    let mut spectrum: Option<Vec<f32>> = Some(Vec::new());
+    for (name, path) in paths {
+        let mut d = Dictionary::load(path)?;
+        d.labels.iter_mut().for_each(|l| l.clone_from(name));
+        let m = Dictionary::load_activation_means(path)?;
+        spectrum = match (spectrum, m) {
+            (Some(mut acc), Some(m)) => {
+                let c = d.w.dot(&ndarray::Array1::from(m));
+                if acc.is_empty() {
+                    acc = c.to_vec();
+                } else {
+                    acc.iter_mut().zip(&c).for_each(|(a, b)| *a += b);
+                }
+                Some(acc)
+            }
+            _ => None,
+        };
+        dicts.push(d);
+    }
+    for (d, (_, p)) in dicts.iter().zip(paths).skip(1) {
+        let (f, fp) = (&dicts[0], paths[0].1);
+        if (d.sample_rate, d.n_fft, d.hop, d.spectrogram)
+            != (f.sample_rate, f.n_fft, f.hop, f.spectrogram)
+            || d.beta != f.beta
+        {
+            bail!(
+                "dictionaries do not match: {} is {} Hz, n_fft {}, hop {}, beta {}, {:?}; {} is {} Hz, n_fft {}, hop {}, beta {}, {:?}",
+                fp.display(), f.sample_rate, f.n_fft, f.hop, f.beta, f.spectrogram,
+                p.display(), d.sample_rate, d.n_fft, d.hop, d.beta, d.spectrogram
+            );
+        }
+    }
+    Ok((Dictionary::concat(&dicts)?, spectrum))
+}
+
+/// Semi-supervised settings from the command line.
+fn semi_options(
+    n_free: usize,
+    beta: f32,
+    iterations: usize,
+    overlap: f32,
+) -> Result<nmf::SemiOptions> {
+    if n_free == 0 {
+        bail!("--rest-components must be at least 1");
+    }
+    if !(overlap.is_finite() && overlap >= 0.0) {
+        bail!("--rest-overlap must be 0 or more");
+    }
+    Ok(nmf::SemiOptions {
+        n_free,
+        beta,
+        max_iter: iterations,
+        overlap,
+        ..nmf::SemiOptions::default()
+    })
+}
+
+/// `learn --given`: only what the given dictionaries do not explain.
+fn learn_given(a: &LearnArgs, label: &str, out: StagedFile, t0: Instant) -> Result<()> {
+    let given: Vec<(String, &Path)> = a
+        .given
+        .iter()
+        .map(|p| ("given".to_string(), p.as_path()))
+        .collect();
+    let (known, spectrum) = load_known(&given)?;
+    let audio = read_input(&a.input)?;
+    known
+        .check_matches(audio.sample_rate, known.n_fft)
+        .with_context(|| {
+            format!(
+                "{} does not fit {}",
+                a.given[0].display(),
+                a.input.display()
+            )
+        })?;
+    if a.fit.iterations == 0 {
+        bail!("--iterations must be at least 1");
+    }
+    let stft = Stft::new(known.n_fft, known.hop)?;
+    let v = floored_mean_spectrogram(
+        &[&stft.forward(&audio.mono())],
+        known.spectrogram.exponent(),
+    );
+    let mut opts = semi_options(a.components, known.beta, a.fit.iterations, 5.0)?;
+    opts.seed = a.fit.seed;
+    opts.release_iter = 0;
+    let fact = with_progress(a.fit.iterations, |observer| {
+        nmf::fit_semi(
+            v.view(),
+            known.w.view(),
+            spectrum
+                .as_ref()
+                .map(|s| ndarray::ArrayView1::from(s.as_slice())),
+            &opts,
+            observer,
+        )
+    })?;
+    // Dictionary convention: unit L2 columns, the scale moved into the mean activations.
+    let mut w = fact.w_free().to_owned();
+    let h = fact.h.slice(ndarray::s![fact.k_known.., ..]);
+    let mut h_mean = nmf::semi::mean_spectrum(h).to_vec();
+    for (mut col, m) in w.axis_iter_mut(ndarray::Axis(1)).zip(h_mean.iter_mut()) {
+        let norm = col.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            col.mapv_inplace(|x| (x / norm).max(nmf::EPS));
+            *m *= norm;
+        }
+    }
+    let dict = Dictionary {
+        w,
+        labels: vec![label.to_string(); a.components],
+        ..known.clone()
+    };
+    dict.save_with_activation_means(out.tmp(), Some(&h_mean))?;
+    out.commit()?;
+    println!(
+        "learned {} components labelled {label:?} from {} ({:.1} s) given {} fixed components, {} iterations, cost {:.4e} -> {} ({:.1} s)",
+        a.components,
+        a.input.display(),
+        audio.duration_s(),
+        known.n_components(),
+        fact.n_iter,
+        fact.cost.last().map_or(f64::NAN, |c| c.cost),
+        a.output.display(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `separate --rest`: the sources' templates fixed, the rest learned from the mixture.
+fn separate_rest(
+    a: &SeparateArgs,
+    sources: &[(String, &Path)],
+    rest: &str,
+    iterations: usize,
+    mut dir: StagedDir,
+    t0: Instant,
+) -> Result<()> {
+    if a.realtime {
+        bail!("--realtime with --rest is not yet available (the engine's live learner is being integrated); run it offline");
+    }
+    if a.channels == ChannelsArg::Independent {
+        bail!("--rest fits the channels together; --channels independent is not available with it");
+    }
+    if a.plot.is_some() {
+        bail!("--plot is not yet available with --rest");
+    }
+    let audio = read_input(&a.input)?;
+    let outputs: Vec<(String, Vec<Vec<f32>>)> = if sources.is_empty() {
+        // Nothing known: the rest is the whole input.
+        vec![(rest.to_string(), audio.channels.clone())]
+    } else {
+        let (dict, spectrum) = load_known(sources)?;
+        if spectrum.is_none() {
+            eprintln!("nmfsep: note: a dictionary has no H_mean (older file): the rest's penalty uses the templates' row sums instead of the clip's mean spectrum; relearn it for better results");
+        }
+        dict.check_matches(audio.sample_rate, dict.n_fft)
+            .with_context(|| {
+                format!(
+                    "{} does not fit {}",
+                    sources[0].1.display(),
+                    a.input.display()
+                )
+            })?;
+        let stft = Stft::new(dict.n_fft, dict.hop)?;
+        let e = dict.spectrogram.exponent();
+        let specs: Vec<Array2<Complex32>> =
+            audio.channels.iter().map(|c| stft.forward(c)).collect();
+        let v = mean_spectrogram(&specs, e);
+        let mut opts = semi_options(a.rest_components, dict.beta, iterations, a.rest_overlap)?;
+        opts.sparsity = a.sparsity;
+        let fact = with_progress(iterations + opts.release_iter, |observer| {
+            nmf::fit_semi(
+                v.view(),
+                dict.w.view(),
+                spectrum
+                    .as_ref()
+                    .map(|s| ndarray::ArrayView1::from(s.as_slice())),
+                &opts,
+                observer,
+            )
+        })?;
+        let (names, mut groups) = dsp::separate::groups_by_label(&dict);
+        let kk = dict.n_components();
+        groups.push((kk..kk + a.rest_components).collect());
+        let refs: Vec<&Array2<Complex32>> = specs.iter().collect();
+        let mut outs = mask_sources(
+            &stft,
+            &refs,
+            fact.w.view(),
+            fact.h.view(),
+            &groups,
+            e,
+            a.mask_power,
+            audio.len(),
+        );
+        // The rest is the input minus the sources, so that the outputs add up exactly.
+        let known_outs = &outs[..names.len()];
+        let rest_audio: Vec<Vec<f32>> = audio
+            .channels
+            .iter()
+            .enumerate()
+            .map(|(c, x)| {
+                x.iter()
+                    .enumerate()
+                    .map(|(i, &s)| s - known_outs.iter().map(|o| o[c][i]).sum::<f32>())
+                    .collect()
+            })
+            .collect();
+        outs.pop();
+        let mut v: Vec<(String, Vec<Vec<f32>>)> = names.into_iter().zip(outs).collect();
+        v.push((rest.to_string(), rest_audio));
+        v
+    };
+    for (name, chans) in &outputs {
+        write_wav_f32(&dir.file(&format!("{name}.wav")), audio.sample_rate, chans)?;
+    }
+    dir.commit()?;
+    println!(
+        "separated {} ({:.1} s, {} Hz, {} ch) into {} (rest {rest:?}: {} learned templates) -> {} ({:.1} s)",
+        a.input.display(),
+        audio.duration_s(),
+        audio.sample_rate,
+        audio.n_channels(),
+        outputs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
+        if sources.is_empty() { 0 } else { a.rest_components },
         a.output.display(),
         t0.elapsed().as_secs_f64()
     );
@@ -283,6 +524,14 @@ fn separate(a: &SeparateArgs) -> Result<()> {
     }
     if !(a.mask_power.is_finite() && a.mask_power > 0.0) {
         bail!("--mask-power must be positive");
+    }
+    if let Some(rest) = &a.rest {
+        check_name(rest, "rest")?;
+        if sources.iter().any(|(n, _)| n == rest) {
+            bail!("the rest name {rest:?} is also a source name");
+        }
+        let dir = StagedDir::new(&a.output)?;
+        return separate_rest(a, &sources, rest, iterations, dir, t0);
     }
     check_png(a.plot.as_deref())?;
     let mut dir = StagedDir::new(&a.output)?;

@@ -136,8 +136,14 @@ pub struct LearnArgs {
     #[arg(short = 'k', long, default_value_t = 16, value_parser = limits::components)]
     pub components: usize,
     /// Source label stored with every component (default: file stem of --output).
-    #[arg(long)]
+    #[arg(long, visible_alias = "name")]
     pub label: Option<String>,
+    /// A dictionary of sounds also present in the clip (repeatable): its templates are held
+    /// fixed during the fit and the output holds only the new components, which learn what
+    /// the given dictionaries do not explain. STFT settings and beta come from the given
+    /// dictionaries.
+    #[arg(long = "given", value_name = "DICTIONARY.npz")]
+    pub given: Vec<PathBuf>,
     #[command(flatten)]
     pub stft: StftArgs,
     #[command(flatten)]
@@ -154,8 +160,25 @@ pub struct SeparateArgs {
     pub input: PathBuf,
     /// A source as NAME=DICTIONARY.npz (repeat for each source). All components of the
     /// dictionary are labelled NAME; the output is OUTDIR/NAME.wav.
-    #[arg(short, long = "source", value_name = "NAME=PATH", required = true)]
+    #[arg(
+        short,
+        long = "source",
+        value_name = "NAME=PATH",
+        required_unless_present = "rest"
+    )]
     pub sources: Vec<String>,
+    /// Also output everything the sources do not explain as OUTDIR/NAME.wav: free templates
+    /// learned from the mixture itself (W of the sources fixed). With no --source, one
+    /// output that is the whole input.
+    #[arg(long, value_name = "NAME")]
+    pub rest: Option<String>,
+    /// Number of free templates of the --rest source.
+    #[arg(long, default_value_t = 16)]
+    pub rest_components: usize,
+    /// Weight of the penalty that keeps the rest's templates off the bins the sources
+    /// dominate (0 = plain semi-supervised fit).
+    #[arg(long, default_value_t = 5.0)]
+    pub rest_overlap: f32,
     /// Output folder (created if missing).
     #[arg(short, long)]
     pub output: PathBuf,

@@ -9,6 +9,11 @@
 //!     "hop": samples, "beta": real, "spectrogram": "magnitude"|"power", "labels": [one source
 //!     label per component]}`.
 //!
+//! - optionally `H_mean`: float32, shape (K,), the mean over the clip's frames of each
+//!   component's activation (written by `nmfsep learn`): `W @ H_mean` is the source's mean
+//!   spectrum, which the semi-supervised fit ([`super::semi`]) needs. Older files lack it;
+//!   readers that do not know it ignore it.
+//!
 //! In Python: `d = np.load("piano.npz"); W = d["W"]; meta = json.loads(bytes(d["meta"]))`.
 
 use std::fs::File;
@@ -364,6 +369,25 @@ impl Dictionary {
 
     /// Writes the `.npz` file described in the module documentation.
     pub fn save(&self, path: &Path) -> Result<(), DictionaryError> {
+        self.save_with_activation_means(path, None)
+    }
+
+    /// [`Dictionary::save`] with the optional `H_mean` array (K entries): the mean activation
+    /// of every component over the clip it was learned from.
+    ///
+    /// # Errors
+    /// I/O errors, or `h_mean` without one entry per component.
+    pub fn save_with_activation_means(
+        &self,
+        path: &Path,
+        h_mean: Option<&[f32]>,
+    ) -> Result<(), DictionaryError> {
+        if h_mean.is_some_and(|m| m.len() != self.n_components()) {
+            return Err(DictionaryError::Mismatch(format!(
+                "H_mean must have one entry per component ({})",
+                self.n_components()
+            )));
+        }
         let io = |e: &dyn std::fmt::Display| DictionaryError::Io {
             path: path.display().to_string(),
             message: e.to_string(),
@@ -384,6 +408,10 @@ impl Dictionary {
         npz.add_array("W", &self.w).map_err(|e| io(&e))?;
         npz.add_array("meta", &Array1::from(json))
             .map_err(|e| io(&e))?;
+        if let Some(m) = h_mean {
+            npz.add_array("H_mean", &Array1::from(m.to_vec()))
+                .map_err(|e| io(&e))?;
+        }
         npz.finish().map_err(|e| io(&e))?;
         Ok(())
     }
@@ -430,6 +458,42 @@ impl Dictionary {
         };
         d.validate().map_err(|e| fmt(&e))?;
         Ok(d)
+    }
+
+    /// Reads the optional `H_mean` array (K entries) of a dictionary file: `Ok(None)` when
+    /// the file has none (files written before it existed).
+    ///
+    /// # Errors
+    /// If the file cannot be read, or `H_mean` is not K finite non-negative float32 values.
+    pub fn load_activation_means(path: &Path) -> Result<Option<Vec<f32>>, DictionaryError> {
+        let p = path.display().to_string();
+        let fmt = |m: &dyn std::fmt::Display| DictionaryError::Format {
+            path: p.clone(),
+            message: m.to_string(),
+        };
+        let file = File::open(path).map_err(|e| DictionaryError::Io {
+            path: p.clone(),
+            message: e.to_string(),
+        })?;
+        let mut npz = NpzReader::new(file).map_err(|e| fmt(&e))?;
+        let names = npz.names().map_err(|e| fmt(&e))?;
+        if !names.iter().any(|n| n == "H_mean" || n == "H_mean.npy") {
+            return Ok(None);
+        }
+        let m: Array1<f32> = npz
+            .by_name("H_mean")
+            .or_else(|_| npz.by_name("H_mean.npy"))
+            .map_err(|e| fmt(&e))?;
+        let w: Array2<f32> = npz
+            .by_name("W")
+            .or_else(|_| npz.by_name("W.npy"))
+            .map_err(|e| fmt(&e))?;
+        if m.len() != w.ncols() || m.iter().any(|x| !(x.is_finite() && *x >= 0.0)) {
+            return Err(fmt(
+                &"H_mean must hold one finite non-negative value per component",
+            ));
+        }
+        Ok(Some(m.to_vec()))
     }
 }
 

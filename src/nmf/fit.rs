@@ -86,7 +86,7 @@ pub struct Factorization {
     pub n_iter: usize,
 }
 
-fn validate(v: ArrayView2<f32>) -> Result<(), NmfError> {
+pub(crate) fn validate(v: ArrayView2<f32>) -> Result<(), NmfError> {
     if v.nrows() == 0 || v.ncols() == 0 {
         return Err(NmfError::InvalidInput("the spectrogram is empty".into()));
     }
@@ -246,6 +246,35 @@ struct Fused {
     num_w: Vec<f32>,
     den_w: Vec<f32>,
     kernels: Kernels,
+    /// Semi-supervised state: fixed leading columns and the overlap penalty (see
+    /// [`SemiPenalty`]); `None` for a plain fit.
+    semi: Option<SemiState>,
+}
+
+/// The overlap penalty of the semi-supervised fit ([`super::semi`]): the first `fixed`
+/// columns of W are held fixed, and the objective gains
+/// `weight * sum_{j >= fixed} (e^T w_j) * sum_n h_jn`, where `e` (n_bins, >= 0) weights the
+/// bins that the fixed (known) source dominates. The term is invariant to the scale exchange
+/// `w_j / s, h_j * s`, so the free columns can be renormalized (unit L1) at every iteration
+/// without changing the objective.
+#[derive(Clone, Debug)]
+pub(crate) struct SemiPenalty {
+    /// Number of leading columns of W that stay fixed.
+    pub fixed: usize,
+    /// Weight of the penalty (dimensionless: relative to the KL gradient's denominator).
+    pub weight: f32,
+    /// Per-bin weights e_f, n_bins entries.
+    pub bins: Vec<f32>,
+}
+
+struct SemiState {
+    fixed: usize,
+    /// e_f * weight, fp entries (padding 0).
+    bins: Vec<f32>,
+    /// Per-component L1 weights on H, kp entries: 0 for fixed columns, weight * e^T w_j else.
+    lam: Vec<f32>,
+    /// Row sums of H (kp), for the penalty's W gradient.
+    hsum: Vec<f32>,
 }
 
 impl Fused {
@@ -296,15 +325,16 @@ impl Fused {
             num_w: vec![0.0; fp * kp],
             den_w: vec![0.0; fp * kp],
             kernels,
+            semi: None,
         };
-        s.set_w(w);
+        s.set_w(w.view());
         for ((c, n), &x) in h.indexed_iter() {
             s.ht[n * kp + c] = x;
         }
         s
     }
 
-    fn set_w(&mut self, w: &Array2<f32>) {
+    fn set_w(&mut self, w: ArrayView2<f32>) {
         for ((f, c), &x) in w.indexed_iter() {
             self.wk[f * self.kp + c] = x;
             self.wt[c * self.fp + f] = x;
@@ -357,6 +387,7 @@ impl Fused {
     fn iterate(&mut self, beta: f32, g: f32, lambda: f32, update_w: bool, cost: bool) -> f64 {
         let (fp, kp, k, kern) = (self.fp, self.kp, self.k, self.kernels);
         let mut total = 0.0f64;
+        self.update_semi_lambda();
         if update_w {
             self.num_w.fill(0.0);
             self.den_w.fill(0.0);
@@ -380,9 +411,21 @@ impl Fused {
                 } else {
                     &self.den_h[t * kp..t * kp + k]
                 };
-                for ((x, &n), &d) in hrow.iter_mut().zip(num).zip(den) {
-                    let r = n / (d + lambda).max(EPS);
-                    *x = (*x * if g == 1.0 { r } else { r.powf(g) }).max(EPS);
+                match &self.semi {
+                    None => {
+                        for ((x, &n), &d) in hrow.iter_mut().zip(num).zip(den) {
+                            let r = n / (d + lambda).max(EPS);
+                            *x = (*x * if g == 1.0 { r } else { r.powf(g) }).max(EPS);
+                        }
+                    }
+                    Some(semi) => {
+                        for (((x, &n), &d), &l) in
+                            hrow.iter_mut().zip(num).zip(den).zip(&semi.lam[..k])
+                        {
+                            let r = n / (d + lambda + l).max(EPS);
+                            *x = (*x * if g == 1.0 { r } else { r.powf(g) }).max(EPS);
+                        }
+                    }
                 }
             }
             if update_w {
@@ -410,26 +453,91 @@ impl Fused {
             }
         }
         if update_w {
+            let fixed = self.semi.as_ref().map_or(0, |s| s.fixed);
+            if let Some(semi) = &mut self.semi {
+                // Row sums of the updated H: the W gradient of the overlap penalty.
+                semi.hsum.fill(0.0);
+                for row in self.ht.chunks_exact(kp).take(self.n_frames) {
+                    for (s, &x) in semi.hsum.iter_mut().zip(row) {
+                        *s += x;
+                    }
+                }
+            }
             for f in 0..self.n_bins {
-                for c in 0..k {
+                let pen = self.semi.as_ref().map_or(0.0, |s| s.bins[f]);
+                for c in fixed..k {
                     let i = f * kp + c;
-                    let d = if beta == 1.0 {
+                    let mut d = if beta == 1.0 {
                         self.den_w[c]
                     } else {
                         self.den_w[i]
                     };
+                    if let Some(semi) = &self.semi {
+                        d += pen * semi.hsum[c];
+                    }
                     let r = self.num_w[i] / d.max(EPS);
                     let x = (self.wk[i] * if g == 1.0 { r } else { r.powf(g) }).max(EPS);
                     self.wk[i] = x;
                     self.wt[c * fp + f] = x;
                 }
             }
-            if lambda > 0.0 {
+            if self.semi.is_some() {
+                self.normalize_free_l1();
+            } else if lambda > 0.0 {
                 self.normalize_columns();
             }
             self.update_colsum();
         }
         total
+    }
+
+    /// Recomputes the per-component H penalty `weight * e^T w_j` of the free columns.
+    fn update_semi_lambda(&mut self) {
+        let fp = self.fp;
+        if let Some(semi) = &mut self.semi {
+            for c in 0..self.k {
+                semi.lam[c] = if c < semi.fixed {
+                    0.0
+                } else {
+                    let col = &self.wt[c * fp..(c + 1) * fp];
+                    col.iter().zip(&semi.bins).map(|(w, e)| w * e).sum()
+                };
+            }
+        }
+    }
+
+    /// The overlap penalty `sum_j lam_j * sum_n h_jn` of the current state (0 if none).
+    fn semi_penalty(&mut self) -> f64 {
+        self.update_semi_lambda();
+        let Some(semi) = &self.semi else { return 0.0 };
+        let mut total = 0.0f64;
+        for row in self.ht.chunks_exact(self.kp).take(self.n_frames) {
+            for (&x, &l) in row[..self.k].iter().zip(&semi.lam) {
+                total += f64::from(x) * f64::from(l);
+            }
+        }
+        total
+    }
+
+    /// Scales the free columns (index >= `fixed`) of W to unit L1 norm and moves the scale
+    /// into H (W H unchanged); the fixed columns are not touched.
+    fn normalize_free_l1(&mut self) {
+        let (fp, kp) = (self.fp, self.kp);
+        let fixed = self.semi.as_ref().map_or(0, |s| s.fixed);
+        for c in fixed..self.k {
+            let col = &mut self.wt[c * fp..c * fp + self.n_bins];
+            let norm: f32 = col.iter().sum();
+            if norm > 0.0 {
+                for (f, x) in col.iter_mut().enumerate() {
+                    *x = (*x / norm).max(EPS);
+                    self.wk[f * kp + c] = *x;
+                }
+                for n in 0..self.n_frames {
+                    let x = &mut self.ht[n * kp + c];
+                    *x = (*x * norm).max(EPS);
+                }
+            }
+        }
     }
 
     /// [`normalize_columns`] on the internal layouts.
@@ -473,6 +581,112 @@ impl Fused {
     }
 }
 
+/// The fused update loop over a window of at most `capacity` frames whose contents change
+/// between fits, with every buffer allocated once: the core of
+/// [`super::online::OnlineLearner`]. The first `fixed` columns of W stay fixed, the others
+/// carry the overlap penalty of [`SemiPenalty`] and are kept at unit L1 norm.
+pub(crate) struct WindowFit {
+    state: Fused,
+    capacity: usize,
+    beta: f32,
+}
+
+impl WindowFit {
+    /// Buffers for `n_bins` bins, up to `capacity` frames (>= 1), `k` components of which
+    /// the first `fixed` are held fixed, divergence `beta`.
+    pub(crate) fn new(n_bins: usize, capacity: usize, k: usize, fixed: usize, beta: f32) -> Self {
+        let v = Array2::<f32>::zeros((n_bins, capacity.max(1)));
+        let w = Array2::<f32>::zeros((n_bins, k));
+        let h = Array2::<f32>::zeros((k, capacity.max(1)));
+        let mut state = Fused::new(v.view(), &w, &h, beta, Kernels::detect());
+        let kp = state.kp;
+        state.semi = Some(SemiState {
+            fixed: fixed.min(k),
+            bins: vec![0.0; state.fp],
+            lam: vec![0.0; kp],
+            hsum: vec![0.0; kp],
+        });
+        Self {
+            state,
+            capacity: capacity.max(1),
+            beta,
+        }
+    }
+
+    /// Loads `n_frames` (<= capacity) frames: `frame(n)` gives frame n's spectrum (n_bins)
+    /// and its activations (k). Frames past `n_frames` are zeroed.
+    pub(crate) fn load<'a>(
+        &mut self,
+        n_frames: usize,
+        mut frame: impl FnMut(usize) -> (&'a [f32], &'a [f32]),
+    ) {
+        let st = &mut self.state;
+        let n_frames = n_frames.min(self.capacity);
+        let (fp, kp, nb, k) = (st.fp, st.kp, st.n_bins, st.k);
+        for n in 0..n_frames {
+            let (v, h) = frame(n);
+            st.vt[n * fp..n * fp + nb].copy_from_slice(&v[..nb]);
+            st.ht[n * kp..n * kp + k].copy_from_slice(&h[..k]);
+        }
+        let old = st.n_frames;
+        for n in n_frames..old.max(n_frames) {
+            st.vt[n * fp..(n + 1) * fp].fill(0.0);
+            st.ht[n * kp..(n + 1) * kp].fill(0.0);
+        }
+        st.n_frames = n_frames;
+    }
+
+    /// Sets W (n_bins x k).
+    pub(crate) fn set_w(&mut self, w: ArrayView2<f32>) {
+        self.state.set_w(w);
+    }
+
+    /// Sets the penalty: `weight * bins[f]` per bin (n_bins).
+    pub(crate) fn set_penalty(&mut self, weight: f32, bins: &[f32]) {
+        if let Some(semi) = &mut self.state.semi {
+            for (b, &e) in semi.bins.iter_mut().zip(bins) {
+                *b = weight * e.max(0.0);
+            }
+        }
+    }
+
+    /// Runs `n` penalized iterations (H, then the free columns of W) on the loaded frames.
+    pub(crate) fn iterate(&mut self, n: usize) {
+        let beta = self.beta();
+        let g = gamma(beta);
+        if self.state.n_frames == 0 {
+            return;
+        }
+        for _ in 0..n {
+            self.state.iterate(beta, g, 0.0, true, false);
+        }
+    }
+
+    fn beta(&self) -> f32 {
+        self.beta
+    }
+
+    /// Penalized objective of the loaded state: `D_beta(V | W H) + penalty`.
+    pub(crate) fn objective(&mut self) -> f64 {
+        let beta = self.beta();
+        self.state.cost(beta) + self.state.semi_penalty()
+    }
+
+    /// Copies W (n_bins x k) out.
+    pub(crate) fn w_into(&self, w: &mut Array2<f32>) {
+        let st = &self.state;
+        for ((f, c), x) in w.indexed_iter_mut() {
+            *x = st.wk[f * st.kp + c];
+        }
+    }
+
+    /// Activations of loaded frame n (k values).
+    pub(crate) fn h_frame(&self, n: usize) -> &[f32] {
+        let st = &self.state;
+        &st.ht[n * st.kp..n * st.kp + st.k]
+    }
+}
+
 /// The multiplicative-update loop shared by [`fit`] and [`fit_activations`].
 ///
 /// Each iteration is one fused pass over tiles of frames (the H update is separable per
@@ -493,20 +707,55 @@ fn run_updates(
     kernels: Kernels,
     observer: &mut dyn FnMut(Progress) -> ControlFlow<()>,
 ) -> Result<(Vec<CostPoint>, usize), NmfError> {
+    run_updates_semi(v, w, h, update_w, opts, kernels, None, observer)
+}
+
+/// [`run_updates`] with the semi-supervised options: with `semi`, the first `semi.fixed`
+/// columns of `w` stay bit-identical, the others are renormalized to unit L1 norm after every
+/// W update (instead of the L2 normalization of a sparse fit), and the cost history includes
+/// the overlap penalty of [`SemiPenalty`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_updates_semi(
+    v: ArrayView2<f32>,
+    w: &mut Array2<f32>,
+    h: &mut Array2<f32>,
+    update_w: bool,
+    opts: &FitOptions,
+    kernels: Kernels,
+    semi: Option<&SemiPenalty>,
+    observer: &mut dyn FnMut(Progress) -> ControlFlow<()>,
+) -> Result<(Vec<CostPoint>, usize), NmfError> {
     let beta = opts.beta;
     let g = gamma(beta);
     let lambda = opts.sparsity.max(0.0);
     let every = opts.cost_every.max(1);
-    if lambda > 0.0 {
+    if lambda > 0.0 && semi.is_none() {
         normalize_columns(w, h);
     }
     let mut state = Fused::new(v, w, h, beta, kernels);
+    if let Some(p) = semi {
+        let mut bins = vec![0.0f32; state.fp];
+        for (b, &e) in bins.iter_mut().zip(&p.bins) {
+            *b = p.weight * e.max(0.0);
+        }
+        state.semi = Some(SemiState {
+            fixed: p.fixed.min(state.k),
+            bins,
+            lam: vec![0.0; state.kp],
+            hsum: vec![0.0; state.kp],
+        });
+    }
     let mut history: Vec<CostPoint> = Vec::with_capacity(opts.max_iter / every + 2);
     let mut iteration = 0;
     while iteration < opts.max_iter {
         let want_cost = iteration % every == 0;
-        let penalty = if want_cost && lambda > 0.0 {
-            f64::from(lambda) * state.h_sum()
+        let penalty = if want_cost {
+            let l1 = if lambda > 0.0 {
+                f64::from(lambda) * state.h_sum()
+            } else {
+                0.0
+            };
+            l1 + state.semi_penalty()
         } else {
             0.0
         };
@@ -535,7 +784,7 @@ fn run_updates(
         }
     }
     if history.last().map(|c| c.iteration) != Some(iteration) {
-        let c = state.cost(beta) + f64::from(lambda) * state.h_sum();
+        let c = state.cost(beta) + f64::from(lambda) * state.h_sum() + state.semi_penalty();
         history.push(CostPoint { iteration, cost: c });
     }
     state.write_back(w, h);

@@ -9,6 +9,8 @@ pub mod dictionary;
 pub mod fit;
 pub mod init;
 pub mod kernels;
+pub mod online;
+pub mod semi;
 pub mod solve;
 
 pub use beta::{divergence, divergence_naive, gamma, EPS};
@@ -17,6 +19,8 @@ pub use fit::{
     fit, fit_activations, ActivationOptions, CostPoint, Factorization, FitOptions, Progress,
 };
 pub use init::Init;
+pub use online::{OnlineLearner, OnlineOptions};
+pub use semi::{fit_semi, SemiFactorization, SemiOptions};
 pub use solve::FrameSolver;
 
 /// Errors of the NMF routines.
