@@ -17,7 +17,7 @@ pub use fit::{
     fit, fit_activations, ActivationOptions, CostPoint, Factorization, FitOptions, Progress,
 };
 pub use init::Init;
-pub use solve::FrameSolver;
+pub use solve::{FrameSolver, SolveRule, Start, Step};
 
 /// Errors of the NMF routines.
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
