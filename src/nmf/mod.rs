@@ -21,7 +21,7 @@ pub use fit::{
 pub use init::Init;
 pub use online::{OnlineLearner, OnlineOptions};
 pub use semi::{fit_semi, SemiFactorization, SemiOptions};
-pub use solve::FrameSolver;
+pub use solve::{FrameSolver, SolveRule, Start, Step};
 
 /// Errors of the NMF routines.
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
