@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::Array2;
 use realfft::num_complex::Complex32;
@@ -526,7 +526,7 @@ fn separate(a: &SeparateArgs) -> Result<()> {
         bail!("--mask-power must be positive");
     }
     if let Some(rest) = &a.rest {
-        check_name(rest, "rest")?;
+        check_output_name(rest, "rest")?;
         if sources.iter().any(|(n, _)| n == rest) {
             bail!("the rest name {rest:?} is also a source name");
         }
