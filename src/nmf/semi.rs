@@ -335,3 +335,78 @@ pub fn fit_semi(
         n_iter,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use ndarray::Array2;
+    use rand::{Rng, SeedableRng};
+    use rand_pcg::Pcg64;
+
+    use super::*;
+
+    /// Two synthetic sources on disjoint bins; the known one's templates must come back
+    /// bit-identical, and the penalized objective (cost every 10 iterations) must not rise.
+    #[test]
+    fn fixed_columns_stay_and_cost_does_not_rise() {
+        let mut rng = Pcg64::seed_from_u64(7);
+        let (nb, n) = (120, 80);
+        let wk = Array2::from_shape_fn((nb, 4), |(f, _)| {
+            if f < 60 {
+                rng.gen::<f32>() + 0.01
+            } else {
+                0.01
+            }
+        });
+        let wu = Array2::from_shape_fn(
+            (nb, 3),
+            |(f, _)| {
+                if f >= 40 {
+                    rng.gen::<f32>()
+                } else {
+                    0.0
+                }
+            },
+        );
+        let hk = Array2::from_shape_fn((4, n), |_| rng.gen::<f32>());
+        let hu = Array2::from_shape_fn((3, n), |_| rng.gen::<f32>());
+        let v = wk.dot(&hk) + wu.dot(&hu) + 1e-3;
+        let known = wk.dot(&hk).mean_axis(Axis(1)).unwrap();
+        let opts = SemiOptions {
+            n_free: 4,
+            max_iter: 60,
+            release_iter: 0,
+            ..SemiOptions::default()
+        };
+        let fit = fit_semi(v.view(), wk.view(), Some(known.view()), &opts, &mut |_| {
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        let got = fit.w.slice(s![.., ..4]);
+        assert!(
+            got.iter()
+                .zip(wk.iter())
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "W_known changed"
+        );
+        for pair in fit.cost.windows(2) {
+            assert!(
+                pair[1].cost <= pair[0].cost * (1.0 + 1e-6),
+                "cost rose: {:?}",
+                fit.cost
+            );
+        }
+        assert!(fit.cost.last().unwrap().cost < 0.5 * fit.cost[0].cost);
+        assert_eq!(fit.w_free().dim(), (nb, 4));
+    }
+
+    #[test]
+    fn share_is_one_where_the_known_source_dominates() {
+        let mix = vec![1.0f32; 200];
+        let known: Vec<f32> = (0..200).map(|f| if f >= 100 { 1.0 } else { 0.1 }).collect();
+        let q = known_share(&mix, &known);
+        assert!(q[150] > 0.99 && q[50] < 0.15, "{} {}", q[150], q[50]);
+        let e = overlap_weights(&q, 0.75);
+        assert_eq!(e[50], 0.0);
+        assert!((e[150] - 5.0).abs() < 1e-3, "{}", e[150]);
+    }
+}
