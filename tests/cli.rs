@@ -733,3 +733,71 @@ fn supervised_separation_quality() {
         assert!(v > threshold, "{name}: SI-SDR {v:.2} dB <= {threshold} dB");
     }
 }
+
+/// `separate --rest`: the known source's output plus the rest add up to the input (through
+/// the real binary); `--rest` alone gives the input back; `learn --given` writes only the new
+/// components with the new label; `--realtime --rest` says it is not yet available.
+#[test]
+fn rest_source_sums_to_input_and_learn_given() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let piano = learn(d, "piano", &["--iterations", "30"]);
+    let mix = example("mix.wav");
+    let out = d.join("out");
+    let args: Vec<String> = vec![
+        "separate".into(),
+        mix.display().to_string(),
+        "--source".into(),
+        format!("piano={}", piano.display()),
+        "--rest".into(),
+        "bass".into(),
+        "--rest-components".into(),
+        "8".into(),
+        "--iterations".into(),
+        "20".into(),
+        "-o".into(),
+        out.display().to_string(),
+    ];
+    ok(&nmfsep(&args));
+    let err = sum_error(&mix, &[out.join("piano.wav"), out.join("bass.wav")]);
+    assert!(
+        err < 1e-5,
+        "outputs differ from the input by {err:e} relative"
+    );
+
+    let alone = d.join("alone");
+    ok(&nmfsep(&[
+        "separate".to_string(),
+        mix.display().to_string(),
+        "--rest".into(),
+        "all".into(),
+        "-o".into(),
+        alone.display().to_string(),
+    ]));
+    assert!(sum_error(&mix, &[alone.join("all.wav")]) < 1e-6);
+
+    let rest = d.join("rest.npz");
+    ok(&nmfsep(&[
+        "learn".to_string(),
+        mix.display().to_string(),
+        "--given".into(),
+        piano.display().to_string(),
+        "-k".into(),
+        "4".into(),
+        "--iterations".into(),
+        "20".into(),
+        "--name".into(),
+        "bass".into(),
+        "-o".into(),
+        rest.display().to_string(),
+    ]));
+    let dict = nmf_separator::nmf::Dictionary::load(&rest).unwrap();
+    assert_eq!(dict.n_components(), 4);
+    assert!(dict.labels.iter().all(|l| l == "bass"));
+
+    let mut rt = args.clone();
+    rt.push("--realtime".into());
+    let o = nmfsep(&rt);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not yet"));
+}
