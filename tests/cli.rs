@@ -284,6 +284,40 @@ fn fails(d: &Path, args: &[String], code: i32) -> String {
     stderr
 }
 
+/// `learn` refuses, in one line and before writing anything, a frame geometry the plugin would
+/// refuse (the one rule, `FrameGeometry::new`), and `separate` a source name the routing rule
+/// reserves.
+#[test]
+fn learn_refuses_what_the_plugin_would_refuse() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let s = |p: &Path| p.display().to_string();
+    let bass = s(&example("train/bass.wav"));
+    let out = s(&d.join("bass.npz"));
+    for (hop, n_fft) in [("500", "2048"), ("1536", "2048"), ("0", "2048")] {
+        let args: Vec<String> = ["learn", &bass, "-o", &out, "--n-fft", n_fft, "--hop", hop]
+            .map(String::from)
+            .to_vec();
+        let msg = fails(d, &args, 1);
+        assert!(
+            msg.contains(&format!("hop {hop} must divide n_fft {n_fft}")),
+            "{msg}"
+        );
+    }
+    let args: Vec<String> = [
+        "separate",
+        &s(&example("mix.wav")),
+        "--source",
+        &format!("Mix={out}"),
+        "-o",
+        &s(&d.join("sep")),
+    ]
+    .map(String::from)
+    .to_vec();
+    let msg = fails(d, &args, 1);
+    assert!(msg.contains("reserved"), "{msg}");
+}
+
 #[test]
 fn bad_input_fails_cleanly() {
     let tmp = tempfile::tempdir().unwrap();

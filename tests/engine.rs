@@ -265,3 +265,39 @@ fn bad_input_gives_finite_normal_output_and_recovers_within_one_window() {
     let energy: f32 = src[0][0][3 * n..].iter().map(|v| v * v).sum();
     assert!(energy > 0.0);
 }
+
+/// A block whose channels differ in length is refused, left as it came, and counted; the
+/// next well-formed block is processed as usual.
+#[test]
+fn ragged_blocks_are_counted_and_left_untouched() {
+    let dict = random_dictionary(1024, 8, 2, 12);
+    let mut e = engine_with(Some(&dict), 2);
+    assert_eq!(e.ragged_blocks(), 0);
+    let (mut left, mut right) = (vec![0.25f32; 100], vec![0.5f32; 99]);
+    let mut bus = vec![vec![-1.0f32; 100]; 2];
+    {
+        let mut main: Vec<&mut [f32]> = vec![&mut left, &mut right];
+        let mut chans: Vec<&mut [f32]> = bus.iter_mut().map(|c| c.as_mut_slice()).collect();
+        let mut buses: Vec<&mut [&mut [f32]]> = vec![chans.as_mut_slice()];
+        e.process(&mut main, &mut buses);
+    }
+    assert_eq!(e.ragged_blocks(), 1);
+    assert!(left.iter().all(|&x| x == 0.25) && right.iter().all(|&x| x == 0.5));
+    assert!(bus.iter().flatten().all(|&x| x == -1.0));
+    let _ = run_raw(&mut e, &noise(2, 3000, 13), 256);
+    assert_eq!(e.ragged_blocks(), 1);
+}
+
+/// The engine takes its frame geometry from the dictionary, which the one frame rule
+/// validated: no size can fall back to another.
+#[test]
+fn the_engine_refuses_a_dictionary_the_frame_rule_refuses() {
+    let mut dict = random_dictionary(1024, 8, 2, 14);
+    dict.hop = 200;
+    assert!(PreparedDictionary::by_labels(&dict).is_err());
+    dict.hop = 128;
+    let mut e = engine_with(Some(&dict), 2);
+    assert_eq!(e.latency_samples(), 1024);
+    e.set_dictionary(None);
+    assert_eq!(e.latency_samples(), 2048);
+}

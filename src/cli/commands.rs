@@ -494,6 +494,10 @@ fn parse_source(s: &str) -> Result<(String, &Path)> {
         .split_once('=')
         .ok_or_else(|| anyhow!("--source {s:?} must be NAME=PATH"))?;
     check_output_name(name, "source")?;
+    if name == nmf::dictionary::MIX_LABEL {
+        // The routing rule spreads "Mix" components over every source.
+        bail!("source name {name:?} is reserved for whole-mix components; choose another");
+    }
     if path.is_empty() {
         bail!("--source {s:?} has no dictionary path");
     }
@@ -556,12 +560,8 @@ fn separate(a: &SeparateArgs) -> Result<()> {
     }
     for (d, (_, p)) in dicts.iter().zip(&sources).skip(1) {
         let (f, fp) = (&dicts[0], sources[0].1);
-        if (d.hop, d.spectrogram) != (f.hop, f.spectrogram) || d.beta != f.beta {
-            bail!(
-                "dictionaries do not match: {} has hop {} (at {} Hz, n_fft {}), beta {}, {:?}; {} has hop {}, beta {}, {:?}",
-                fp.display(), f.hop, f.sample_rate, f.n_fft, f.beta, f.spectrogram,
-                p.display(), d.hop, d.beta, d.spectrogram
-            );
+        if let Err(e) = f.compatible_with(d) {
+            bail!("{} and {} do not match: {e}", fp.display(), p.display());
         }
     }
     let dict = Dictionary::concat(&dicts)?;

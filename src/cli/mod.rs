@@ -91,7 +91,8 @@ pub struct StftArgs {
     /// STFT frame length in samples (power of two, 512..8192).
     #[arg(long, default_value_t = 2048, value_parser = limits::n_fft)]
     pub n_fft: usize,
-    /// STFT hop in samples (1..n_fft/2).
+    /// STFT hop in samples: divides n_fft and is at most n_fft/2 (a power of two; the plugin
+    /// refuses any other).
     #[arg(long, default_value_t = 512, value_parser = limits::hop)]
     pub hop: usize,
 }

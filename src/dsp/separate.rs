@@ -75,20 +75,19 @@ pub enum SeparateError {
     Stft(#[from] super::stft::StftError),
 }
 
-/// Groups component indices by their label, in the order of [`Dictionary::sources`].
+/// Groups the components into sources by the crate's routing rule,
+/// [`Dictionary::source_assignment`], with as many sources as distinct labels; returns the
+/// name of every non-empty source (the label of its first component) and its components.
+/// Without "Source N" and "Mix" labels (the CLI labels every component with its `--source`
+/// name) this is one source per label, in the order of [`Dictionary::sources`].
 pub fn groups_by_label(dict: &Dictionary) -> (Vec<String>, Vec<Vec<usize>>) {
-    let names = dict.sources();
-    let groups = names
-        .iter()
-        .map(|n| {
-            dict.labels
-                .iter()
-                .enumerate()
-                .filter(|(_, l)| *l == n)
-                .map(|(i, _)| i)
-                .collect()
-        })
-        .collect();
+    let n = dict.sources().len().max(1);
+    let mut groups = vec![Vec::new(); n];
+    for (c, &s) in dict.source_assignment(n).iter().enumerate() {
+        groups[s].push(c);
+    }
+    groups.retain(|g| !g.is_empty());
+    let names = groups.iter().map(|g| dict.labels[g[0]].clone()).collect();
     (names, groups)
 }
 

@@ -3,7 +3,8 @@
 //! Frames are centered (the signal is padded with n_fft/2 zeros at both ends, as librosa's
 //! `center=True`), analysis and synthesis use the periodic Hann window, and the inverse
 //! divides by the overlap-added squared window (Griffin & Lim 1984, IEEE TASSP 32(2),
-//! eq. 6), so an unmodified STFT returns the signal to float rounding for any hop <= n_fft/2.
+//! eq. 6), so an unmodified STFT returns the signal to float rounding. Frame lengths and hops
+//! follow the crate's one rule, [`FrameGeometry`].
 
 use std::sync::Arc;
 
@@ -12,15 +13,10 @@ use realfft::num_complex::Complex32;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 
 use super::window::periodic_hann;
+use crate::nmf::{FrameGeometry, GeometryError};
 
-/// Errors of STFT settings.
-#[derive(Debug, thiserror::Error, Clone, PartialEq)]
-pub enum StftError {
-    #[error("n_fft must be a power of two between 512 and 8192 samples, got {0}")]
-    BadSize(usize),
-    #[error("hop must be between 1 and n_fft/2 samples, got {0}")]
-    BadHop(usize),
-}
+/// Errors of STFT settings: those of the crate's one frame rule, [`FrameGeometry::new`].
+pub type StftError = GeometryError;
 
 /// STFT settings and plans. Cheap to clone (the plans are shared).
 #[derive(Clone)]
@@ -33,23 +29,27 @@ pub struct Stft {
 }
 
 impl Stft {
-    /// `n_fft`: frame length in samples (a power of two, 512..=8192); `hop`: samples between
-    /// frames (1..=n_fft/2).
+    /// `n_fft`: frame length in samples; `hop`: samples between frames; they must follow
+    /// [`FrameGeometry::new`] (n_fft a power of two 512..=8192, hop dividing it and at most
+    /// n_fft/2).
+    ///
+    /// # Errors
+    /// Those of [`FrameGeometry::new`].
     pub fn new(n_fft: usize, hop: usize) -> Result<Self, StftError> {
-        if !(512..=8192).contains(&n_fft) || !n_fft.is_power_of_two() {
-            return Err(StftError::BadSize(n_fft));
-        }
-        if hop == 0 || hop > n_fft / 2 {
-            return Err(StftError::BadHop(hop));
-        }
+        Ok(Self::with_geometry(FrameGeometry::new(n_fft, hop)?))
+    }
+
+    /// The STFT of a validated frame geometry.
+    pub fn with_geometry(geometry: FrameGeometry) -> Self {
+        let (n_fft, hop) = (geometry.n_fft(), geometry.hop());
         let mut planner = RealFftPlanner::<f32>::new();
-        Ok(Self {
+        Self {
             n_fft,
             hop,
             window: periodic_hann(n_fft),
             forward: planner.plan_fft_forward(n_fft),
             inverse: planner.plan_fft_inverse(n_fft),
-        })
+        }
     }
 
     /// Frame length, samples.
@@ -210,5 +210,7 @@ mod tests {
         assert!(Stft::new(1000, 250).is_err());
         assert!(Stft::new(256, 64).is_err());
         assert!(Stft::new(2048, 2000).is_err());
+        // Hops that do not divide n_fft are refused too: the engine could not run them.
+        assert!(Stft::new(2048, 500).is_err());
     }
 }

@@ -15,6 +15,14 @@
 //!   readers that do not know it ignore it.
 //!
 //! In Python: `d = np.load("piano.npz"); W = d["W"]; meta = json.loads(bytes(d["meta"]))`.
+//!
+//! # Dictionary rules
+//! The rules every part of the crate applies to dictionaries live here, once:
+//! - the valid STFT frame geometry, [`FrameGeometry::new`] (used by the STFT, the
+//!   dictionary, the real-time engine and the CLI, so `nmfsep learn` refuses what the plugin
+//!   would refuse);
+//! - when two dictionaries can be used together, [`Dictionary::compatible_with`];
+//! - how components are routed to sources by label, [`Dictionary::source_assignment`].
 
 use std::fs::File;
 use std::path::Path;
@@ -56,8 +64,90 @@ pub enum DictionaryError {
     Mismatch(String),
 }
 
+/// STFT frame lengths the crate supports, samples: the powers of two from 512 to 8192 (the
+/// real-time engine plans an FFT for each).
+pub const FFT_SIZES: [usize; 5] = [512, 1024, 2048, 4096, 8192];
+
+/// Errors of an STFT frame geometry (see [`FrameGeometry::new`]).
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum GeometryError {
+    #[error("n_fft must be a power of two between 512 and 8192 samples, got {0}")]
+    FftSize(usize),
+    #[error("hop {hop} must divide n_fft {n_fft} and be at most n_fft/2 (a power of two from 1 to {half})", half = n_fft / 2)]
+    Hop { n_fft: usize, hop: usize },
+}
+
+/// A valid STFT frame geometry: frame length n_fft and hop, samples. [`Self::new`] is the
+/// only place the rule lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FrameGeometry {
+    /// Index of n_fft in [`FFT_SIZES`].
+    size: usize,
+    hop: usize,
+}
+
+impl FrameGeometry {
+    /// n_fft 2048, hop 512: the defaults of the CLI and of the engine without a dictionary.
+    pub const DEFAULT: FrameGeometry = FrameGeometry { size: 2, hop: 512 };
+
+    /// Checks the rule: n_fft is one of [`FFT_SIZES`], and the hop divides n_fft and is at
+    /// most n_fft/2 (so it is a power of two from 1 to n_fft/2). The real-time engine needs
+    /// both (its rings hold whole hops and it plans an FFT per size); with an integer
+    /// n_fft/hop >= 2 the squared periodic Hann windows overlap-add to a constant (Harris
+    /// 1978, Proc. IEEE 66(1), section IV), which the offline inverse STFT and the engine's
+    /// overlap-add use.
+    ///
+    /// # Errors
+    /// [`GeometryError::FftSize`] or [`GeometryError::Hop`], whose messages name the rule.
+    pub fn new(n_fft: usize, hop: usize) -> Result<Self, GeometryError> {
+        let size = FFT_SIZES
+            .iter()
+            .position(|&n| n == n_fft)
+            .ok_or(GeometryError::FftSize(n_fft))?;
+        if hop == 0 || !n_fft.is_multiple_of(hop) || hop > n_fft / 2 {
+            return Err(GeometryError::Hop { n_fft, hop });
+        }
+        Ok(Self { size, hop })
+    }
+
+    /// Frame length, samples.
+    pub const fn n_fft(self) -> usize {
+        FFT_SIZES[self.size]
+    }
+
+    /// Hop, samples.
+    pub const fn hop(self) -> usize {
+        self.hop
+    }
+
+    /// Frequency bins, n_fft / 2 + 1.
+    pub const fn n_bins(self) -> usize {
+        self.n_fft() / 2 + 1
+    }
+
+    /// Index of n_fft in [`FFT_SIZES`].
+    pub const fn size_index(self) -> usize {
+        self.size
+    }
+}
+
 const FORMAT: &str = "nmf-separator-dictionary";
 const VERSION: u32 = 1;
+
+/// Label of the components learned from a whole-mix capture (see
+/// [`Dictionary::source_assignment`]).
+pub const MIX_LABEL: &str = "Mix";
+
+/// `"Source N"` label of source index `s` (N = s + 1).
+pub fn source_label(s: usize) -> String {
+    format!("Source {}", s + 1)
+}
+
+/// Source index of a `"Source N"` label with N = 1..=`max_sources`.
+pub fn source_label_index(label: &str, max_sources: usize) -> Option<usize> {
+    let n: usize = label.strip_prefix("Source ")?.trim().parse().ok()?;
+    (1..=max_sources).contains(&n).then(|| n - 1)
+}
 
 /// Templates W (n_bins x K) with everything needed to use them on audio.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -139,14 +229,20 @@ impl Dictionary {
         out
     }
 
-    /// Checks the internal consistency (shape, labels, finite non-negative values).
+    /// The STFT frame geometry.
+    ///
+    /// # Errors
+    /// If n_fft and hop break the rule of [`FrameGeometry::new`].
+    pub fn geometry(&self) -> Result<FrameGeometry, GeometryError> {
+        FrameGeometry::new(self.n_fft, self.hop)
+    }
+
+    /// Checks the internal consistency (frame geometry, shape, labels, finite non-negative
+    /// values).
     pub fn validate(&self) -> Result<(), DictionaryError> {
         let bad = |m: String| Err(DictionaryError::Mismatch(m));
-        if self.n_fft < 16 || self.hop == 0 || self.hop > self.n_fft {
-            return bad(format!(
-                "invalid STFT settings n_fft {} hop {}",
-                self.n_fft, self.hop
-            ));
+        if let Err(e) = self.geometry() {
+            return bad(e.to_string());
         }
         if self.w.nrows() != self.n_fft / 2 + 1 {
             return bad(format!(
@@ -334,25 +430,71 @@ impl Dictionary {
         })
     }
 
+    /// Errors unless `self` and `other` can be used together (joined, merged, or one replace
+    /// the other's components): same sample rate, n_fft, hop, beta and spectrogram kind.
+    /// The message names both settings.
+    pub fn compatible_with(&self, other: &Dictionary) -> Result<(), DictionaryError> {
+        if (self.sample_rate, self.n_fft, self.hop, self.spectrogram)
+            != (other.sample_rate, other.n_fft, other.hop, other.spectrogram)
+            || self.beta != other.beta
+        {
+            return Err(DictionaryError::Mismatch(format!(
+                "dictionaries differ: {} Hz/n_fft {}/hop {}/beta {}/{:?} versus {} Hz/n_fft {}/hop {}/beta {}/{:?}",
+                self.sample_rate, self.n_fft, self.hop, self.beta, self.spectrogram,
+                other.sample_rate, other.n_fft, other.hop, other.beta, other.spectrogram
+            )));
+        }
+        Ok(())
+    }
+
+    /// The source index of every component (K entries, each below `max_sources`) from its
+    /// label: the one routing rule of the crate.
+    /// - `"Source N"` (the plugin's labels, N = 1..=`max_sources`) goes to source N-1;
+    /// - [`MIX_LABEL`] (components learned from a whole mixture) are spread round robin over
+    ///   the sources, the first to source 0;
+    /// - every other label takes, in order of first appearance among these labels, source
+    ///   0, 1, ...; labels beyond the last source share it.
+    ///
+    /// Without "Source N" and "Mix" labels this is the order of [`Self::sources`].
+    ///
+    /// # Panics
+    /// If `max_sources` is 0.
+    pub fn source_assignment(&self, max_sources: usize) -> Vec<usize> {
+        assert!(max_sources > 0, "at least one source");
+        let mut others: Vec<&str> = Vec::new();
+        let mut mix = 0usize;
+        self.labels
+            .iter()
+            .map(|l| {
+                if let Some(n) = source_label_index(l, max_sources) {
+                    n
+                } else if l == MIX_LABEL {
+                    mix += 1;
+                    (mix - 1) % max_sources
+                } else {
+                    let i = match others.iter().position(|o| *o == l) {
+                        Some(i) => i,
+                        None => {
+                            others.push(l);
+                            others.len() - 1
+                        }
+                    };
+                    i.min(max_sources - 1)
+                }
+            })
+            .collect()
+    }
+
     /// Joins dictionaries side by side (W = [W_1 .. W_n], labels concatenated).
     ///
     /// # Errors
-    /// If they differ in sample rate, n_fft, hop, beta or spectrogram kind, or none is given.
+    /// If they are not [compatible](Self::compatible_with), or none is given.
     pub fn concat(dicts: &[Dictionary]) -> Result<Dictionary, DictionaryError> {
         let first = dicts
             .first()
             .ok_or_else(|| DictionaryError::Mismatch("no dictionary given".into()))?;
         for d in &dicts[1..] {
-            if (d.sample_rate, d.n_fft, d.hop, d.spectrogram)
-                != (first.sample_rate, first.n_fft, first.hop, first.spectrogram)
-                || d.beta != first.beta
-            {
-                return Err(DictionaryError::Mismatch(format!(
-                    "dictionaries differ: {} Hz/n_fft {}/hop {}/beta {}/{:?} versus {} Hz/n_fft {}/hop {}/beta {}/{:?}",
-                    first.sample_rate, first.n_fft, first.hop, first.beta, first.spectrogram,
-                    d.sample_rate, d.n_fft, d.hop, d.beta, d.spectrogram
-                )));
-            }
+            first.compatible_with(d)?;
         }
         let views: Vec<_> = dicts.iter().map(|d| d.w.view()).collect();
         let w = ndarray::concatenate(ndarray::Axis(1), &views)
@@ -548,5 +690,86 @@ mod tests {
             .max_by(|&a, &b| q.w[[a, 0]].total_cmp(&q.w[[b, 0]]))
             .unwrap();
         assert_eq!(peak, 92);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_geometry_follows_one_rule() {
+        for (n_fft, hop) in [
+            (512, 256),
+            (2048, 512),
+            (2048, 1024),
+            (2048, 1),
+            (8192, 2048),
+        ] {
+            let g = FrameGeometry::new(n_fft, hop).unwrap();
+            assert_eq!(
+                (g.n_fft(), g.hop(), g.n_bins()),
+                (n_fft, hop, n_fft / 2 + 1)
+            );
+            assert_eq!(FFT_SIZES[g.size_index()], n_fft);
+        }
+        for n_fft in [0, 256, 1000, 16384] {
+            assert_eq!(
+                FrameGeometry::new(n_fft, 128),
+                Err(GeometryError::FftSize(n_fft))
+            );
+        }
+        // `nmfsep learn --hop 500` once wrote such a dictionary, which the plugin refused.
+        for hop in [0, 500, 1536, 2048, 4096] {
+            assert_eq!(
+                FrameGeometry::new(2048, hop),
+                Err(GeometryError::Hop { n_fft: 2048, hop })
+            );
+        }
+        assert_eq!(
+            FrameGeometry::DEFAULT,
+            FrameGeometry::new(2048, 512).unwrap()
+        );
+    }
+
+    fn dictionary(labels: &[&str]) -> Dictionary {
+        Dictionary {
+            w: Array2::from_elem((257, labels.len()), 0.5),
+            sample_rate: 44_100,
+            n_fft: 512,
+            hop: 128,
+            beta: 1.0,
+            spectrogram: SpectrogramKind::Magnitude,
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn validation_applies_the_frame_rule() {
+        let mut d = dictionary(&["a"]);
+        assert!(d.validate().is_ok());
+        d.hop = 100;
+        let e = d.validate().unwrap_err().to_string();
+        assert!(e.contains("hop 100 must divide n_fft 512"), "{e}");
+    }
+
+    #[test]
+    fn routing_by_label() {
+        let d = dictionary(&["piano", "bass", "piano", "drums", "sax", "voice"]);
+        assert_eq!(d.source_assignment(4), vec![0, 1, 0, 2, 3, 3]);
+        assert_eq!(d.source_assignment(5), vec![0, 1, 0, 2, 3, 4]);
+        let d = dictionary(&["Source 3", "Mix", "Mix", "x", "Source 1", "Source 9"]);
+        assert_eq!(d.source_assignment(4), vec![2, 0, 1, 0, 0, 1]);
+    }
+
+    #[test]
+    fn compatibility_names_both_settings() {
+        let a = dictionary(&["a"]);
+        let mut b = dictionary(&["b"]);
+        assert!(a.compatible_with(&b).is_ok());
+        b.beta = 2.0;
+        let e = a.compatible_with(&b).unwrap_err().to_string();
+        assert!(e.contains("beta 1") && e.contains("beta 2"), "{e}");
+        assert!(Dictionary::concat(&[a, b]).is_err());
     }
 }

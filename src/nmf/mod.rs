@@ -14,7 +14,9 @@ pub mod semi;
 pub mod solve;
 
 pub use beta::{divergence, divergence_naive, gamma, EPS};
-pub use dictionary::{Dictionary, DictionaryError, SpectrogramKind};
+pub use dictionary::{
+    Dictionary, DictionaryError, FrameGeometry, GeometryError, SpectrogramKind, FFT_SIZES,
+};
 pub use fit::{
     fit, fit_activations, ActivationOptions, CostPoint, Factorization, FitOptions, Progress,
 };

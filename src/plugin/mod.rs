@@ -83,10 +83,11 @@
 //!   `{"w": {"rows": n_fft/2+1, "cols": K, "data": [row-major f32]}, "sample_rate": Hz,
 //!   "n_fft": n, "hop": h, "beta": b, "spectrogram": "magnitude"|"power", "labels": [K
 //!   strings]}`. It must match the session sample rate (else it is not used, with a message)
-//!   and n_fft must be 512..8192.
+//!   and its n_fft and hop must follow the frame rule of [`crate::nmf::FrameGeometry`]
+//!   (n_fft a power of two 512..8192, the hop dividing it and at most n_fft/2).
 //! - `assignment`: `[source index 0..=3 per component]`; when its length differs from K the
-//!   default is used ([`params::default_assignment`]: "Source N" -> N-1, "Mix" round-robin,
-//!   other labels by order of first appearance).
+//!   default is used (the crate's routing rule, [`crate::nmf::Dictionary::source_assignment`]:
+//!   "Source N" -> N-1, "Mix" round-robin, other labels by order of first appearance).
 //! - `learn`: [`params::LearnSettings`] `{"components_per_source": 16, "mix_components": 16,
 //!   "beta": 1.0, "n_fft": 2048, "iterations": 200}`.
 //! - `load_path`: a `.npz` from `nmfsep learn` to load (replaces the dictionary, default

@@ -355,48 +355,18 @@ impl SeparatorParams {
     }
 }
 
-/// The assignment used when the persisted one does not fit the dictionary: a component
-/// labelled "Source N" (N = 1..4) goes to source N; components labelled "Mix" (whole-mix
-/// captures) go round-robin over the four sources in their order (1st to Source 1, 2nd to
-/// Source 2, ...); any other label (dictionaries from `nmfsep learn`) gets the next source index
-/// in order of first appearance (the fourth and later share Source 4).
+/// The assignment used when the persisted one does not fit the dictionary: the crate's one
+/// routing rule, [`Dictionary::source_assignment`] over the [`MAX_SOURCES`] buses ("Source N"
+/// to source N, "Mix" round robin, other labels in order of first appearance).
 pub fn default_assignment(dict: &Dictionary) -> Vec<usize> {
-    let mut others: Vec<&str> = Vec::new();
-    let mut mix = 0usize;
-    dict.labels
-        .iter()
-        .map(|l| {
-            if let Some(n) = source_label_index(l) {
-                n
-            } else if l == MIX_LABEL {
-                mix += 1;
-                (mix - 1) % MAX_SOURCES
-            } else {
-                let i = match others.iter().position(|o| *o == l) {
-                    Some(i) => i,
-                    None => {
-                        others.push(l);
-                        others.len() - 1
-                    }
-                };
-                i.min(MAX_SOURCES - 1)
-            }
-        })
-        .collect()
+    dict.source_assignment(MAX_SOURCES)
 }
 
-/// Label of the components learned from a whole-mix capture.
-pub const MIX_LABEL: &str = "Mix";
-
-/// "Source N" label of source index `s`.
-pub fn source_label(s: usize) -> String {
-    format!("Source {}", s + 1)
-}
+pub use crate::nmf::dictionary::{source_label, MIX_LABEL};
 
 /// Source index of a "Source N" label (N = 1..=4).
 pub fn source_label_index(label: &str) -> Option<usize> {
-    let n: usize = label.strip_prefix("Source ")?.trim().parse().ok()?;
-    (1..=MAX_SOURCES).contains(&n).then(|| n - 1)
+    crate::nmf::dictionary::source_label_index(label, MAX_SOURCES)
 }
 
 /// The assignment for `dict`: the persisted one when it has one valid entry per component,

@@ -382,10 +382,7 @@ pub fn merge_learned(
     let Some(old) = old else {
         return (new, new_assignment, None);
     };
-    if (old.sample_rate, old.n_fft, old.hop, old.spectrogram)
-        != (new.sample_rate, new.n_fft, new.hop, new.spectrogram)
-        || old.beta != new.beta
-    {
+    if old.compatible_with(&new).is_err() {
         return (
             new,
             new_assignment,

@@ -48,14 +48,15 @@ pub use self::params::EngineParams;
 pub use self::prepared::{assignment_by_labels, EngineError, PreparedDictionary};
 use super::window::squared_overlap;
 use crate::aligned::AlignedBuf;
+use crate::nmf::FrameGeometry;
 use crate::simd::Isa;
 
 /// Output buses for sources.
 pub const MAX_SOURCES: usize = 4;
-/// Supported STFT frame lengths, samples: the powers of two from 512 to 8192.
-pub const FFT_SIZES: [usize; 5] = [512, 1024, 2048, 4096, 8192];
+/// Supported STFT frame lengths, samples (the rule lives with [`FrameGeometry`]).
+pub use crate::nmf::FFT_SIZES;
 /// Frame length used while no dictionary is loaded, samples.
-pub const DEFAULT_N_FFT: usize = 2048;
+pub const DEFAULT_N_FFT: usize = FrameGeometry::DEFAULT.n_fft();
 
 /// The streaming separator. See the module documentation.
 pub struct Engine {
@@ -94,6 +95,8 @@ pub struct Engine {
     gains: GainSmoother,
     /// Instruction set of the frame body ([`Isa::best`] outside the tests).
     isa: Isa,
+    /// Blocks refused because their channels had different lengths.
+    ragged_blocks: u64,
 }
 
 impl Engine {
@@ -127,8 +130,9 @@ impl Engine {
             gains: GainSmoother::new(sample_rate, params.effective_gains(), max_n / 2),
             params,
             isa: Isa::best(),
+            ragged_blocks: 0,
         };
-        engine.configure(DEFAULT_N_FFT, DEFAULT_N_FFT / 4);
+        engine.configure(FrameGeometry::DEFAULT);
         engine
     }
 
@@ -152,19 +156,20 @@ impl Engine {
         self.n_fft()
     }
 
+    /// Blocks [`Self::process`] refused, unprocessed, because their channels had different
+    /// lengths (never from a host; counted so that a test can see them).
+    pub fn ragged_blocks(&self) -> u64 {
+        self.ragged_blocks
+    }
+
     /// The loaded dictionary, if any.
     pub fn dictionary(&self) -> Option<&PreparedDictionary> {
         self.dict.as_deref()
     }
 
-    fn configure(&mut self, n_fft: usize, hop: usize) {
-        let size = FFT_SIZES.iter().position(|&n| n == n_fft).unwrap_or(2);
-        let n = FFT_SIZES[size];
-        let hop = if hop == 0 || n % hop != 0 || hop > n / 2 {
-            n / 4
-        } else {
-            hop
-        };
+    /// Switches to frames of `geometry` (valid by construction: there is no fallback).
+    fn configure(&mut self, geometry: FrameGeometry) {
+        let (size, n, hop) = (geometry.size_index(), geometry.n_fft(), geometry.hop());
         let changed = size != self.size || hop != self.hop;
         self.size = size;
         self.hop = hop;
@@ -190,10 +195,7 @@ impl Engine {
         &mut self,
         dict: Option<Box<PreparedDictionary>>,
     ) -> Option<Box<PreparedDictionary>> {
-        let (n, hop) = dict
-            .as_ref()
-            .map_or((DEFAULT_N_FFT, DEFAULT_N_FFT / 4), |d| (d.n_fft, d.hop));
-        self.configure(n, hop);
+        self.configure(dict.as_ref().map_or(FrameGeometry::DEFAULT, |d| d.geometry));
         std::mem::replace(&mut self.dict, dict)
     }
 
@@ -217,7 +219,8 @@ impl Engine {
     /// exit it holds the main output: the sum of the sources with their gains, mute and solo.
     /// `sources[s][c]` receives source s (only the buses and channels given are written; a
     /// bus may have fewer channels than main, or be empty). All slices of `main` must have
-    /// the same length; channels beyond [`Self::channels`] are left untouched.
+    /// the same length (a block whose channels differ is left untouched and counted in
+    /// [`Self::ragged_blocks`]); channels beyond [`Self::channels`] are left untouched.
     pub fn process(&mut self, main: &mut [&mut [f32]], sources: &mut [&mut [&mut [f32]]]) {
         self.process_observed(main, sources, |_| {});
     }
@@ -233,6 +236,9 @@ impl Engine {
         let len = main.first().map_or(0, |c| c.len());
         let channels = main.len().min(self.channels);
         if main.iter().any(|c| c.len() != len) {
+            // A host never does this (one block length for all channels); if one did, the
+            // block is left as it came and counted, so a test or a debugger can see it.
+            self.ragged_blocks += 1;
             return;
         }
         let n = self.n_fft();
@@ -293,7 +299,7 @@ impl Engine {
             }
             self.pos += chunk;
             done += chunk;
-            if self.pos % self.hop == 0 {
+            if self.pos.is_multiple_of(self.hop) {
                 if self.pos == n {
                     self.pos = 0;
                 }

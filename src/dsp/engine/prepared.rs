@@ -1,18 +1,17 @@
-//! Dictionaries made ready for the audio thread: validation against what the engine can run,
-//! the routing of components to source buses, the solver, and the activations it warm-starts
+//! Dictionaries made ready for the audio thread: validation (the frame geometry rule of
+//! [`FrameGeometry`]), the routing of components to source buses (the rule of
+//! [`Dictionary::source_assignment`], or an explicit assignment), the solver, and the activations it warm-starts
 //! from. Built off the audio thread ([`PreparedDictionary::new`] allocates); the engine only
 //! reads it.
 
-use super::{FFT_SIZES, MAX_SOURCES};
-use crate::nmf::{Dictionary, FrameSolver};
+use super::MAX_SOURCES;
+use crate::nmf::{Dictionary, FrameGeometry, FrameSolver, GeometryError};
 
 /// Errors when preparing a dictionary for the engine.
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 pub enum EngineError {
-    #[error("n_fft {0} is not supported by the real-time engine (512..8192, power of two)")]
-    FftSize(usize),
-    #[error("hop {hop} must divide n_fft {n_fft} and be at most n_fft/2")]
-    Hop { n_fft: usize, hop: usize },
+    #[error("{0}")]
+    Geometry(#[from] GeometryError),
     #[error("{components} components but {assigned} source assignments")]
     Assignment { components: usize, assigned: usize },
     #[error("component {component} is assigned to source {index}, but there are only {MAX_SOURCES} sources")]
@@ -28,8 +27,8 @@ pub struct PreparedDictionary {
     pub(super) solver: FrameSolver,
     /// Activations of the latest frame (K): the warm start of the next one.
     pub(super) h: Vec<f32>,
-    pub(super) n_fft: usize,
-    pub(super) hop: usize,
+    /// Frame length and hop, validated: the engine's FFT size comes from here.
+    pub(super) geometry: FrameGeometry,
     /// Spectrogram exponent (1 magnitude, 2 power).
     pub(super) exponent: f32,
     /// Which sources own at least one component.
@@ -44,17 +43,9 @@ impl PreparedDictionary {
     /// # Errors
     /// For an invalid dictionary, an unsupported n_fft or hop, or a bad assignment.
     pub fn new(dict: &Dictionary, assignment: &[usize]) -> Result<Self, EngineError> {
+        let geometry = dict.geometry()?;
         dict.validate()
             .map_err(|e| EngineError::Dictionary(e.to_string()))?;
-        if !FFT_SIZES.contains(&dict.n_fft) {
-            return Err(EngineError::FftSize(dict.n_fft));
-        }
-        if dict.hop == 0 || dict.n_fft % dict.hop != 0 || dict.hop > dict.n_fft / 2 {
-            return Err(EngineError::Hop {
-                n_fft: dict.n_fft,
-                hop: dict.hop,
-            });
-        }
         if assignment.len() != dict.n_components() {
             return Err(EngineError::Assignment {
                 components: dict.n_components(),
@@ -80,23 +71,27 @@ impl PreparedDictionary {
         Ok(Self {
             solver: FrameSolver::new(dict.w.view(), dict.beta),
             h: vec![1.0 / k as f32; k],
-            n_fft: dict.n_fft,
-            hop: dict.hop,
+            geometry,
             exponent: dict.spectrogram.exponent(),
             used,
             groups,
         })
     }
 
-    /// Prepares `dict`, assigning components to sources by label in order of first appearance
-    /// (labels beyond the fourth share source 4).
+    /// Prepares `dict`, assigning components to sources by label
+    /// ([`assignment_by_labels`]).
     pub fn by_labels(dict: &Dictionary) -> Result<Self, EngineError> {
         Self::new(dict, &assignment_by_labels(dict))
     }
 
     /// Frame length, samples.
     pub fn n_fft(&self) -> usize {
-        self.n_fft
+        self.geometry.n_fft()
+    }
+
+    /// Frame length and hop.
+    pub fn geometry(&self) -> FrameGeometry {
+        self.geometry
     }
 
     /// The newest activations (K).
@@ -111,17 +106,8 @@ impl PreparedDictionary {
     }
 }
 
-/// Source index of each component from its label (first label = source 0, ...).
+/// Source index of each component from its label: the crate's routing rule
+/// ([`Dictionary::source_assignment`]) over the [`MAX_SOURCES`] buses.
 pub fn assignment_by_labels(dict: &Dictionary) -> Vec<usize> {
-    let names = dict.sources();
-    dict.labels
-        .iter()
-        .map(|l| {
-            names
-                .iter()
-                .position(|n| n == l)
-                .unwrap_or(0)
-                .min(MAX_SOURCES - 1)
-        })
-        .collect()
+    dict.source_assignment(MAX_SOURCES)
 }
