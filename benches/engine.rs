@@ -1,7 +1,10 @@
 //! Real-time engine throughput: stereo 48 kHz, n_fft 2048, hop 512, K = 32 components over 4
-//! sources, 10 multiplicative-update iterations per frame, host blocks of 512 samples.
-//! Prints the real-time factor (seconds of audio per second of one core) and the share of a
-//! core the engine needs, and the time of the process() calls against their deadline.
+//! sources, 10 solver iterations per frame, host blocks of 512 samples.
+//! Runs every per-frame solver rule (`ENGINE_SOLVERS`, default `warm+mu,flat+me`: the rule of
+//! version 1 and today's default) interleaved, best of 5 runs each, and prints for each the
+//! real-time factor (seconds of audio per second of one core), the share of a core it needs,
+//! the time of the process() calls against their deadline, and its CPU time relative to the
+//! first rule.
 //! Run with `cargo bench --bench engine`; `ENGINE_ITERS` and `ENGINE_BLOCK` override the
 //! iterations per frame and the block size.
 
@@ -13,7 +16,7 @@ use common::thread_cpu_seconds;
 
 use ndarray::Array2;
 use nmf_separator::dsp::engine::{Engine, EngineParams, PreparedDictionary, MAX_SOURCES};
-use nmf_separator::nmf::{Dictionary, SpectrogramKind};
+use nmf_separator::nmf::{Dictionary, SolveRule, SpectrogramKind};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 
@@ -42,10 +45,14 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
-    engine.set_params(&EngineParams {
-        iterations,
-        ..EngineParams::default()
-    });
+    let rules: Vec<SolveRule> = std::env::var("ENGINE_SOLVERS")
+        .unwrap_or_else(|_| "warm+mu,flat+me".into())
+        .split(',')
+        .map(|r| {
+            r.parse()
+                .expect("ENGINE_SOLVERS: comma-separated rules like flat+me")
+        })
+        .collect();
 
     let seconds = 60.0f32;
     let len = (seconds * sr) as usize;
@@ -55,51 +62,69 @@ fn main() {
     let mut main = vec![vec![0.0f32; block]; 2];
     let mut src = vec![vec![vec![0.0f32; block]; 2]; MAX_SOURCES];
 
-    let mut best = f64::INFINITY;
-    let mut best_cpu = f64::INFINITY;
-    // Wall time of every process() call of the last run: the deadline is the block's length.
-    let mut calls: Vec<f64> = Vec::with_capacity(len / block);
+    let mut best = vec![f64::INFINITY; rules.len()];
+    let mut best_cpu = vec![f64::INFINITY; rules.len()];
+    // Wall time of every process() call of each rule's last run: the deadline is the block's
+    // length.
+    let mut calls: Vec<Vec<f64>> = vec![Vec::with_capacity(len / block); rules.len()];
+    // Interleaved: run r of every rule before run r + 1 of any, so that a change of the
+    // machine's load touches all rules alike.
     for _ in 0..5 {
-        calls.clear();
-        engine.reset();
-        let t = Instant::now();
-        let cpu = thread_cpu_seconds();
-        let mut start = 0;
-        while start + block <= len {
-            for c in 0..2 {
-                main[c].copy_from_slice(&input[c][start..start + block]);
+        for (i, rule) in rules.iter().enumerate() {
+            engine.set_params(&EngineParams {
+                iterations,
+                solve_rule: *rule,
+                ..EngineParams::default()
+            });
+            calls[i].clear();
+            engine.reset();
+            let t = Instant::now();
+            let cpu = thread_cpu_seconds();
+            let mut start = 0;
+            while start + block <= len {
+                for c in 0..2 {
+                    main[c].copy_from_slice(&input[c][start..start + block]);
+                }
+                let mut m: Vec<&mut [f32]> = main.iter_mut().map(|c| c.as_mut_slice()).collect();
+                let mut buses: Vec<Vec<&mut [f32]>> = src
+                    .iter_mut()
+                    .map(|b| b.iter_mut().map(|c| c.as_mut_slice()).collect())
+                    .collect();
+                let mut refs: Vec<&mut [&mut [f32]]> =
+                    buses.iter_mut().map(|b| b.as_mut_slice()).collect();
+                let call = Instant::now();
+                engine.process(&mut m, &mut refs);
+                calls[i].push(call.elapsed().as_secs_f64());
+                start += block;
             }
-            let mut m: Vec<&mut [f32]> = main.iter_mut().map(|c| c.as_mut_slice()).collect();
-            let mut buses: Vec<Vec<&mut [f32]>> = src
-                .iter_mut()
-                .map(|b| b.iter_mut().map(|c| c.as_mut_slice()).collect())
-                .collect();
-            let mut refs: Vec<&mut [&mut [f32]]> =
-                buses.iter_mut().map(|b| b.as_mut_slice()).collect();
-            let call = Instant::now();
-            engine.process(&mut m, &mut refs);
-            calls.push(call.elapsed().as_secs_f64());
-            start += block;
+            best[i] = best[i].min(t.elapsed().as_secs_f64());
+            best_cpu[i] = best_cpu[i].min(thread_cpu_seconds() - cpu);
         }
-        best = best.min(t.elapsed().as_secs_f64());
-        best_cpu = best_cpu.min(thread_cpu_seconds() - cpu);
     }
     let audio_s = (len / block * block) as f64 / f64::from(sr);
     println!("engine: stereo {sr} Hz, n_fft {n_fft}, hop {}, K {k}, 4 sources, {iterations} iterations/frame, blocks of {block}", n_fft / 4);
-    println!("  {audio_s:.1} s of audio in {best:.3} s wall, {best_cpu:.3} s CPU of this thread (best of 5)");
-    println!(
-        "  {:.0}x real time ({:.3}% of one core) by CPU time; {:.0}x by wall time",
-        audio_s / best_cpu,
-        100.0 * best_cpu / audio_s,
-        audio_s / best
-    );
-    calls.sort_by(f64::total_cmp);
-    let at = |q: f64| calls[((calls.len() - 1) as f64 * q) as usize] * 1e6;
-    let deadline = block as f64 / f64::from(sr) * 1e6;
-    println!(
-        "  per process() call of {block} samples ({deadline:.0} us of audio), last run: median {:.1} us, 99.9% {:.1} us, max {:.1} us",
-        at(0.5),
-        at(0.999),
-        at(1.0)
-    );
+    for (i, rule) in rules.iter().enumerate() {
+        println!(
+            "solver {rule}: {audio_s:.1} s of audio in {:.3} s wall, {:.3} s CPU of this thread (best of 5)",
+            best[i], best_cpu[i]
+        );
+        println!(
+            "  {:.0}x real time ({:.3}% of one core) by CPU time; {:.0}x by wall time; CPU {:.3}x that of {}",
+            audio_s / best_cpu[i],
+            100.0 * best_cpu[i] / audio_s,
+            audio_s / best[i],
+            best_cpu[i] / best_cpu[0],
+            rules[0]
+        );
+        let c = &mut calls[i];
+        c.sort_by(f64::total_cmp);
+        let at = |q: f64| c[((c.len() - 1) as f64 * q) as usize] * 1e6;
+        let deadline = block as f64 / f64::from(sr) * 1e6;
+        println!(
+            "  per process() call of {block} samples ({deadline:.0} us of audio), last run: median {:.1} us, 99.9% {:.1} us, max {:.1} us",
+            at(0.5),
+            at(0.999),
+            at(1.0)
+        );
+    }
 }

@@ -27,6 +27,7 @@ pub mod output;
 
 use std::path::PathBuf;
 
+use crate::nmf::SolveRule;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const CHANNELS_HELP: &str = "\
@@ -200,10 +201,15 @@ pub struct SeparateArgs {
     #[arg(long)]
     pub plot: Option<PathBuf>,
     /// Run the plugin's real-time engine over the file instead of the offline fit: causal,
-    /// frame by frame (warm start, `--iterations` per frame, default 10), in host blocks of
+    /// frame by frame (`--iterations` solver steps per frame, default 10), in host blocks of
     /// `--block` samples; outputs are latency-compensated. At most 4 sources.
     #[arg(long)]
     pub realtime: bool,
+    /// Per-frame solver of `--realtime`: START+STEP with START warm, flat or blend:A and STEP
+    /// mu (multiplicative) or me (majorization-equalization). `flat+me` is the plugin's
+    /// default; `warm+mu` is the rule of version 1 (the plugin's "Solver" parameter).
+    #[arg(long, default_value = "flat+me", requires = "realtime")]
+    pub solver: SolveRule,
     /// Host block size in samples for `--realtime` (1..65536).
     #[arg(long, default_value_t = 512, requires = "realtime", value_parser = limits::block)]
     pub block: usize,

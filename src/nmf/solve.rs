@@ -99,6 +99,53 @@ impl SolveRule {
     };
 }
 
+impl std::fmt::Display for SolveRule {
+    /// The text form read by [`SolveRule::from_str`](std::str::FromStr): `START+STEP` with
+    /// START `warm`, `flat` or `blend:A` and STEP `mu` (multiplicative) or `me`
+    /// (majorization-equalization), e.g. `flat+me` (the default) or `warm+mu` (earlier versions).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.start {
+            Start::Warm => f.write_str("warm")?,
+            Start::Flat => f.write_str("flat")?,
+            Start::Blend(a) => write!(f, "blend:{a}")?,
+        }
+        f.write_str(match self.step {
+            Step::Multiplicative => "+mu",
+            Step::Equalized => "+me",
+        })
+    }
+}
+
+impl std::str::FromStr for SolveRule {
+    type Err = String;
+
+    /// Parses the text form of [`SolveRule`]'s `Display` (`flat+me`, `warm+mu`,
+    /// `blend:0.1+me`, ...).
+    ///
+    /// # Errors
+    /// A message naming the accepted forms, for any other text or a blend weight outside 0..=1.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || {
+            format!("solver {s:?}: expected START+STEP, START warm, flat or blend:A (0 <= A <= 1), STEP mu or me, e.g. flat+me")
+        };
+        let (start, step) = s.trim().split_once('+').ok_or_else(bad)?;
+        let start = match start {
+            "warm" => Start::Warm,
+            "flat" => Start::Flat,
+            _ => match start.strip_prefix("blend:").map(str::parse::<f32>) {
+                Some(Ok(a)) if (0.0..=1.0).contains(&a) => Start::Blend(a),
+                _ => return Err(bad()),
+            },
+        };
+        let step = match step {
+            "mu" => Step::Multiplicative,
+            "me" => Step::Equalized,
+            _ => return Err(bad()),
+        };
+        Ok(Self { start, step })
+    }
+}
+
 impl Default for SolveRule {
     /// [`SolveRule::FLAT_ME`]: on set A of the bench (K 16 per source, beta 1, 10 iterations
     /// per frame) it raised the real-time median SDR over warm multiplicative updates on
@@ -553,6 +600,32 @@ mod tests {
     use rand_pcg::Pcg64;
 
     use super::*;
+
+    #[test]
+    fn solve_rule_text_round_trips_and_rejects_others() {
+        for rule in [
+            SolveRule::FLAT_ME,
+            SolveRule::WARM_MU,
+            SolveRule {
+                start: Start::Blend(0.25),
+                step: Step::Equalized,
+            },
+        ] {
+            assert_eq!(rule.to_string().parse::<SolveRule>(), Ok(rule));
+        }
+        assert_eq!(SolveRule::FLAT_ME.to_string(), "flat+me");
+        assert_eq!(SolveRule::WARM_MU.to_string(), "warm+mu");
+        for bad in [
+            "flat",
+            "flat+xx",
+            "cold+me",
+            "blend:1.5+me",
+            "blend:x+mu",
+            "",
+        ] {
+            assert!(bad.parse::<SolveRule>().is_err(), "{bad}");
+        }
+    }
 
     /// Group models against the direct sum, with a tail of bins outside the blocks, an empty
     /// group and groups that interleave.

@@ -61,17 +61,20 @@
 //!
 //! | id | name (pedalboard key) | type | range, default |
 //! |----|------|------|----------------|
-//! | `iterations` | Iterations (`iterations`) | int | 1..50, 10: multiplicative updates per frame |
+//! | `iterations` | Iterations (`iterations`) | int | 1..50, 10: solver steps per frame |
 //! | `mask_power` | Mask exponent (`mask_exponent`) | float | 0.5..4, 2: Wiener mask exponent |
 //! | `sparsity` | Sparsity (`sparsity`) | float | 0..1, 0: L1 penalty on activations |
+//! | `solver` | Solver (`solver`) | enum | "Flat, equalized" (default), "Warm, multiplicative (v1)": the per-frame activation solver (issue 9) |
 //! | `gain_1`..`gain_4` | Source N gain (`source_N_gain_db`) | float, dB | -60..12, 0 (smoothed; -60 = silent; text one decimal, "-6.0 dB", never "-0.0", parses with or without "dB") |
 //! | `mute_1`..`mute_4` | Source N mute (`source_N_mute`) | bool | false |
 //! | `solo_1`..`solo_4` | Source N solo (`source_N_solo`) | bool | false |
 //! | `capture_target` | Capture target (`capture_target`) | enum | "Source 1".."Source 4", "Whole mix"; default Source 1 |
 //! | `capture` | Capture (`capture`) | bool | false: on records, off learns |
 //!
-//! In the state, the enum is stored by variant id: `{"string": "source_1"}` .. `"source_4"`,
-//! `"whole_mix"`.
+//! In the state, an enum is stored by variant id: `capture_target` as `{"string": "source_1"}`
+//! .. `"source_4"`, `"whole_mix"`; `solver` as `"flat_me"` or `"warm_mu"`. A project saved
+//! before the `solver` parameter existed loads with the default solver; its `iterations` value
+//! is the number of steps per frame of that solver.
 //!
 //! # State (persisted fields)
 //!

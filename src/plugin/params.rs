@@ -11,7 +11,32 @@ use nice_plug::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::dsp::engine::{EngineParams, MAX_SOURCES};
-use crate::nmf::Dictionary;
+use crate::nmf::{Dictionary, SolveRule};
+
+/// The per-frame activation solver (parameter `solver`).
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SolverChoice {
+    /// [`SolveRule::FLAT_ME`]: a flat start every frame and majorization-equalization steps
+    /// (the default since issue 9; BENCHMARKS.md "Real-time solver").
+    #[id = "flat_me"]
+    #[name = "Flat, equalized"]
+    FlatEqualized,
+    /// [`SolveRule::WARM_MU`]: the previous frame's activations and multiplicative updates,
+    /// the solver of version 1.
+    #[id = "warm_mu"]
+    #[name = "Warm, multiplicative (v1)"]
+    WarmMultiplicative,
+}
+
+impl SolverChoice {
+    /// The engine's rule for this choice.
+    pub fn rule(self) -> SolveRule {
+        match self {
+            Self::FlatEqualized => SolveRule::FLAT_ME,
+            Self::WarmMultiplicative => SolveRule::WARM_MU,
+        }
+    }
+}
 
 /// What a capture learns.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -273,6 +298,9 @@ pub struct SeparatorParams {
     /// L1 penalty on the activations.
     #[id = "sparsity"]
     pub sparsity: FloatParam,
+    /// The per-frame activation solver.
+    #[id = "solver"]
+    pub solver: EnumParam<SolverChoice>,
     #[nested(array, group = "Source")]
     pub sources: [SourceParams; MAX_SOURCES],
     /// What the next capture learns.
@@ -315,6 +343,7 @@ impl Default for SeparatorParams {
             .with_step_size(0.01),
             sparsity: FloatParam::new("Sparsity", 0.0, FloatRange::Linear { min: 0.0, max: 1.0 })
                 .with_step_size(0.001),
+            solver: EnumParam::new("Solver", SolverChoice::FlatEqualized),
             sources: [0, 1, 2, 3].map(SourceParams::new),
             capture_target: EnumParam::new("Capture target", CaptureTarget::Source1),
             capture: BoolParam::new("Capture", false),
@@ -333,6 +362,7 @@ impl SeparatorParams {
     pub fn engine_params(&self, samples: usize) -> EngineParams {
         let mut p = EngineParams {
             iterations: self.iterations.value().max(1) as usize,
+            solve_rule: self.solver.value().rule(),
             mask_power: self.mask_power.value(),
             sparsity: self.sparsity.value(),
             ..EngineParams::default()

@@ -98,6 +98,7 @@ impl Engine {
             .for_each(|m| *m = if m.is_finite() { *m * inv_c } else { 0.0 });
 
         let params = self.params;
+        d.solver.set_rule(params.solve_rule);
         d.solver
             .solve(mag, &mut d.h, params.iterations, params.sparsity);
         let used = d.used;

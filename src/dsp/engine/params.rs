@@ -2,12 +2,16 @@
 //! of each source after mute and solo.
 
 use super::MAX_SOURCES;
+use crate::nmf::SolveRule;
 
 /// Live settings of the engine. Cheap to copy; set once per block.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EngineParams {
-    /// Multiplicative-update iterations per frame (1..=50 in the plugin).
+    /// Solver iterations per frame (1..=50 in the plugin), each one step of `solve_rule`.
     pub iterations: usize,
+    /// How each frame's activations start and step ([`SolveRule::default`]: flat start,
+    /// majorization-equalization steps; [`SolveRule::WARM_MU`] is the rule of version 1).
+    pub solve_rule: SolveRule,
     /// Mask exponent p on magnitude models.
     pub mask_power: f32,
     /// L1 penalty on the activations.
@@ -24,6 +28,7 @@ impl Default for EngineParams {
     fn default() -> Self {
         Self {
             iterations: 10,
+            solve_rule: SolveRule::FLAT_ME,
             mask_power: 2.0,
             sparsity: 0.0,
             gain: [1.0; MAX_SOURCES],

@@ -467,6 +467,9 @@ impl SeparatorApp {
                     ui.label("Sparsity");
                     ui.add(ParamSlider::for_param(&p.sparsity, setter).with_width(110.0));
                     ui.end_row();
+                    ui.label("Solver");
+                    ui.add(ParamSlider::for_param(&p.solver, setter).with_width(110.0));
+                    ui.end_row();
                 });
         });
     }
