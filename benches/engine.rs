@@ -63,6 +63,8 @@ fn main() {
     let mut src = vec![vec![vec![0.0f32; block]; 2]; MAX_SOURCES];
 
     let mut best = vec![f64::INFINITY; rules.len()];
+    // Mean solver iterations per frame of each rule's last run.
+    let mut frame_iters = vec![0.0f64; rules.len()];
     let mut best_cpu = vec![f64::INFINITY; rules.len()];
     // Wall time of every process() call of each rule's last run: the deadline is the block's
     // length.
@@ -78,6 +80,7 @@ fn main() {
             });
             calls[i].clear();
             engine.reset();
+            let iters0 = engine.dictionary().map_or(0, |d| d.solver_iterations());
             let t = Instant::now();
             let cpu = thread_cpu_seconds();
             let mut start = 0;
@@ -97,6 +100,8 @@ fn main() {
                 calls[i].push(call.elapsed().as_secs_f64());
                 start += block;
             }
+            let run_iters = engine.dictionary().map_or(0, |d| d.solver_iterations()) - iters0;
+            frame_iters[i] = run_iters as f64 / (len / (n_fft / 4)) as f64;
             best[i] = best[i].min(t.elapsed().as_secs_f64());
             best_cpu[i] = best_cpu[i].min(thread_cpu_seconds() - cpu);
         }
@@ -105,8 +110,8 @@ fn main() {
     println!("engine: stereo {sr} Hz, n_fft {n_fft}, hop {}, K {k}, 4 sources, {iterations} iterations/frame, blocks of {block}", n_fft / 4);
     for (i, rule) in rules.iter().enumerate() {
         println!(
-            "solver {rule}: {audio_s:.1} s of audio in {:.3} s wall, {:.3} s CPU of this thread (best of 5)",
-            best[i], best_cpu[i]
+            "solver {rule}: {audio_s:.1} s of audio in {:.3} s wall, {:.3} s CPU of this thread (best of 5), {:.2} iterations/frame on average",
+            best[i], best_cpu[i], frame_iters[i]
         );
         println!(
             "  {:.0}x real time ({:.3}% of one core) by CPU time; {:.0}x by wall time; CPU {:.3}x that of {}",

@@ -640,6 +640,15 @@ fn separate_realtime(
     });
     engine.reset();
     let (_, sources) = run_offline(&mut engine, &audio.channels, a.block);
+    if a.solver.tol > 0.0 {
+        let frames = (audio.len() / dict.hop).max(1);
+        let iters = engine.dictionary().map_or(0, |d| d.solver_iterations());
+        println!(
+            "solver {}: {:.2} iterations per frame on average (at most {iterations})",
+            a.solver,
+            iters as f64 / frames as f64
+        );
+    }
     let names = dict.sources();
     for (name, chans) in names.iter().zip(&sources) {
         write_wav_f32(&dir.file(&format!("{name}.wav")), audio.sample_rate, chans)?;

@@ -42,6 +42,10 @@ pub struct FrameSolver {
     /// Partial sums of the fused beta = 1 kernel (K x LANES).
     partial: AlignedBuf,
     den: Vec<f32>,
+    /// h before the latest iteration (K), for the early exit of [`SolveRule::tol`].
+    h_prev: Vec<f32>,
+    /// Iterations run since the solver was made (for benchmarks and tests).
+    iterations_run: u64,
     /// Instruction set the kernels run with ([`Isa::best`] outside the tests).
     isa: Isa,
     rule: SolveRule,
@@ -84,6 +88,10 @@ pub enum Step {
 pub struct SolveRule {
     pub start: Start,
     pub step: Step,
+    /// Early exit: the solve stops after the first iteration whose relative L1 change of h,
+    /// `sum_k |h_k - h'_k| / sum_k h_k`, is at most `tol`; the iteration count is then a
+    /// maximum. 0 runs every iteration.
+    pub tol: f32,
 }
 
 impl SolveRule {
@@ -91,18 +99,21 @@ impl SolveRule {
     pub const WARM_MU: Self = Self {
         start: Start::Warm,
         step: Step::Multiplicative,
+        tol: 0.0,
     };
     /// Flat start every frame, majorization-equalization steps.
     pub const FLAT_ME: Self = Self {
         start: Start::Flat,
         step: Step::Equalized,
+        tol: 0.0,
     };
 }
 
 impl std::fmt::Display for SolveRule {
     /// The text form read by [`SolveRule::from_str`](std::str::FromStr): `START+STEP` with
     /// START `warm`, `flat` or `blend:A` and STEP `mu` (multiplicative) or `me`
-    /// (majorization-equalization), e.g. `flat+me` (the default) or `warm+mu` (earlier versions).
+    /// (majorization-equalization), then `@TOL` when the early-exit tolerance is not 0, e.g.
+    /// `flat+me`, `warm+mu` (earlier versions) or `flat+me@0.001`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.start {
             Start::Warm => f.write_str("warm")?,
@@ -112,7 +123,11 @@ impl std::fmt::Display for SolveRule {
         f.write_str(match self.step {
             Step::Multiplicative => "+mu",
             Step::Equalized => "+me",
-        })
+        })?;
+        if self.tol > 0.0 {
+            write!(f, "@{}", self.tol)?;
+        }
+        Ok(())
     }
 }
 
@@ -126,9 +141,16 @@ impl std::str::FromStr for SolveRule {
     /// A message naming the accepted forms, for any other text or a blend weight outside 0..=1.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || {
-            format!("solver {s:?}: expected START+STEP, START warm, flat or blend:A (0 <= A <= 1), STEP mu or me, e.g. flat+me")
+            format!("solver {s:?}: expected START+STEP[@TOL], START warm, flat or blend:A (0 <= A <= 1), STEP mu or me, TOL >= 0, e.g. flat+me")
         };
-        let (start, step) = s.trim().split_once('+').ok_or_else(bad)?;
+        let (rule, tol) = match s.trim().split_once('@') {
+            Some((r, t)) => match t.parse::<f32>() {
+                Ok(t) if t >= 0.0 && t.is_finite() => (r, t),
+                _ => return Err(bad()),
+            },
+            None => (s.trim(), 0.0),
+        };
+        let (start, step) = rule.split_once('+').ok_or_else(bad)?;
         let start = match start {
             "warm" => Start::Warm,
             "flat" => Start::Flat,
@@ -142,7 +164,7 @@ impl std::str::FromStr for SolveRule {
             "me" => Step::Equalized,
             _ => return Err(bad()),
         };
-        Ok(Self { start, step })
+        Ok(Self { start, step, tol })
     }
 }
 
@@ -227,6 +249,8 @@ impl FrameSolver {
             num: vec![0.0; k],
             partial: AlignedBuf::zeros(k * LANES),
             den: vec![0.0; k],
+            h_prev: vec![0.0; k],
+            iterations_run: 0,
             isa: Isa::best(),
             rule: SolveRule::default(),
         }
@@ -240,6 +264,12 @@ impl FrameSolver {
     /// Sets the solve rule for the next frames. Does not allocate.
     pub fn set_rule(&mut self, rule: SolveRule) {
         self.rule = rule;
+    }
+
+    /// Iterations run by [`Self::solve`] since the solver was made: with an early-exit
+    /// tolerance, fewer than frames x iterations.
+    pub fn iterations_run(&self) -> u64 {
+        self.iterations_run
     }
 
     /// Number of frequency bins.
@@ -293,7 +323,12 @@ impl FrameSolver {
         } else if !(model_sum > 0.0) || !model_sum.is_finite() {
             h.iter_mut().for_each(|x| *x = EPS);
         }
+        let tol = self.rule.tol;
         for _ in 0..iterations {
+            self.iterations_run += 1;
+            if tol > 0.0 {
+                self.h_prev.copy_from_slice(h);
+            }
             if self.beta == 1.0 {
                 kl_numerator(
                     self.isa,
@@ -331,6 +366,16 @@ impl FrameSolver {
                 updates.for_each(|((x, &n), &d)| {
                     *x = (*x * (n / (d + sparsity).max(EPS)).powf(g)).max(EPS)
                 });
+            }
+            if tol > 0.0 {
+                let (mut change, mut total) = (0.0f32, 0.0f32);
+                for (&x, &x0) in h.iter().zip(&self.h_prev) {
+                    change += (x - x0).abs();
+                    total += x;
+                }
+                if change <= tol * total {
+                    break;
+                }
             }
         }
         let floor = (h.iter().fold(0.0f32, |m, &x| m.max(x)) * H_FLOOR_REL).max(EPS);
@@ -609,12 +654,18 @@ mod tests {
             SolveRule {
                 start: Start::Blend(0.25),
                 step: Step::Equalized,
+                tol: 0.0,
+            },
+            SolveRule {
+                tol: 0.002,
+                ..SolveRule::FLAT_ME
             },
         ] {
             assert_eq!(rule.to_string().parse::<SolveRule>(), Ok(rule));
         }
         assert_eq!(SolveRule::FLAT_ME.to_string(), "flat+me");
         assert_eq!(SolveRule::WARM_MU.to_string(), "warm+mu");
+        assert_eq!("flat+me@0.002".parse::<SolveRule>().unwrap().tol, 0.002);
         for bad in [
             "flat",
             "flat+xx",
@@ -622,6 +673,8 @@ mod tests {
             "blend:1.5+me",
             "blend:x+mu",
             "",
+            "flat+me@-1",
+            "flat+me@x",
         ] {
             assert!(bad.parse::<SolveRule>().is_err(), "{bad}");
         }
@@ -808,6 +861,7 @@ mod tests {
         solver.set_rule(SolveRule {
             start: Start::Flat,
             step: Step::Multiplicative,
+            tol: 0.0,
         });
         let mut h_mu = vec![1.0f32; k];
         solver.solve(&v, &mut h_mu, 10, 0.0);

@@ -94,6 +94,12 @@ impl PreparedDictionary {
         self.geometry
     }
 
+    /// Solver iterations run since this dictionary was prepared (frames x iterations without
+    /// an early exit; fewer with [`crate::nmf::SolveRule::tol`]).
+    pub fn solver_iterations(&self) -> u64 {
+        self.solver.iterations_run()
+    }
+
     /// The newest activations (K).
     pub fn activations(&self) -> &[f32] {
         &self.h
