@@ -691,11 +691,6 @@ mod tests {
             .unwrap();
         assert_eq!(peak, 92);
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
 
     #[test]
     fn frame_geometry_follows_one_rule() {
