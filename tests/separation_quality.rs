@@ -7,9 +7,12 @@
 //! scikit-learn's supervised baseline on the same excerpt: SI-SDR 7.65 / 8.45, SDR 9.83);
 //! real time, 10 iterations per frame, blocks of 512: bass 7.70 dB, piano 8.50 dB.
 
+mod common;
+
 use std::ops::ControlFlow;
 use std::path::Path;
 
+use common::resample;
 use nmf_separator::audio::read_audio;
 use nmf_separator::dsp::engine::{run_offline, Engine, EngineParams, PreparedDictionary};
 use nmf_separator::dsp::{learn_dictionary, separate, SeparateOptions, Stft};
@@ -112,23 +115,6 @@ fn offline_and_realtime_separation_reach_the_measured_quality() {
     }
 }
 
-/// `x` at `from` Hz resampled to `to` Hz with rubato's synchronous FFT resampler (delay
-/// trimmed, so the output lines up with the input).
-fn resample(x: &[f32], from: u32, to: u32) -> Vec<f32> {
-    use rubato::audioadapter_buffers::direct::SequentialSliceOfVecs;
-    use rubato::{Fft, FixedSync, Resampler};
-    let mut r = Fft::<f64>::new(from as usize, to as usize, 1024, 1, FixedSync::Both).unwrap();
-    let input = vec![x.iter().map(|&v| f64::from(v)).collect::<Vec<f64>>()];
-    let adapter = SequentialSliceOfVecs::new(&input, 1, x.len()).unwrap();
-    let len = r.process_all_needed_output_len(x.len());
-    let mut out = vec![vec![0.0f64; len]; 1];
-    let mut out_adapter = SequentialSliceOfVecs::new_mut(&mut out, 1, len).unwrap();
-    let (_, n) = r
-        .process_all_into_buffer(&adapter, &mut out_adapter, x.len(), None)
-        .unwrap();
-    out[0][..n].iter().map(|&v| v as f32).collect()
-}
-
 /// Mean of the sources' SI-SDR (the median of two), dB, and each source's.
 fn scores(stems: &[Vec<f32>], est: &[Vec<Vec<f32>>]) -> (f64, Vec<f64>) {
     let s: Vec<f64> = stems
@@ -201,7 +187,11 @@ fn dictionaries_learned_at_44k1_work_at_48k_and_96k() {
         let train_t: Vec<Vec<f32>> = train.iter().map(|c| resample(c, 44_100, rate)).collect();
         let native = learn(&train_t, rate, n_fft);
         assert_eq!((mapped.n_fft, mapped.hop), (native.n_fft, native.hop));
-        let run = |d: &Dictionary| separate(std::slice::from_ref(&mix), rate, d, &sep_opts).unwrap().audio;
+        let run = |d: &Dictionary| {
+            separate(std::slice::from_ref(&mix), rate, d, &sep_opts)
+                .unwrap()
+                .audio
+        };
         let truth: Vec<Vec<f32>> = stems_t.iter().map(|s| s[..len].to_vec()).collect();
         let (m, ms) = scores(&truth, &run(&mapped));
         let (n, ns) = scores(&truth, &run(&native));
