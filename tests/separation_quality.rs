@@ -210,3 +210,158 @@ fn dictionaries_learned_at_44k1_work_at_48k_and_96k() {
         );
     }
 }
+
+/// Where the 96 kHz gap of `dictionaries_learned_at_44k1_work_at_48k_and_96k` comes from:
+/// the same comparison over several seeds of the learning (the seed of NNDSVDa's randomized
+/// SVD), with the 44.1 kHz row (the original dictionaries on the original audio) as the
+/// reference of what mapping should preserve. Not run by default (a few minutes):
+///
+/// `cargo test --test separation_quality seeds -- --ignored --nocapture`
+///
+/// `NMFSEP_TRAVEL_CASE` (a bench case folder with `stems/` and `train/`, default the in-repo
+/// example), `NMFSEP_TRAVEL_SECONDS` (the excerpt, default 4; 0 = all) and
+/// `NMFSEP_TRAVEL_SEEDS` (default 6) choose the material. Prints one row per seed and rate,
+/// then the mean and standard deviation of mapped - native per rate.
+#[test]
+#[ignore]
+fn mapped_versus_native_over_seeds() {
+    let env = |k: &str, d: usize| -> usize {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let case = std::env::var_os("NMFSEP_TRAVEL_CASE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| example(""));
+    let seconds = env("NMFSEP_TRAVEL_SECONDS", 4);
+    let seeds = env("NMFSEP_TRAVEL_SEEDS", 6) as u64;
+    let mut names: Vec<String> = std::fs::read_dir(case.join("stems"))
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            let stem = p.file_stem()?.to_string_lossy().into_owned();
+            (p.extension()? == "wav").then_some(stem)
+        })
+        .collect();
+    names.sort();
+    let read = |rel: String| {
+        let a = read_audio(&case.join(rel)).unwrap();
+        assert_eq!(a.sample_rate, 44_100);
+        a.mono()
+    };
+    let train: Vec<Vec<f32>> = names
+        .iter()
+        .map(|s| read(format!("train/{s}.wav")))
+        .collect();
+    let mut stems: Vec<Vec<f32>> = names
+        .iter()
+        .map(|s| read(format!("stems/{s}.wav")))
+        .collect();
+    let len = stems.iter().map(Vec::len).min().unwrap();
+    let len = if seconds == 0 {
+        len
+    } else {
+        len.min(seconds * 44_100)
+    };
+    stems.iter_mut().for_each(|s| s.truncate(len));
+    let sep_opts = SeparateOptions {
+        iterations: 100,
+        ..SeparateOptions::default()
+    };
+    let learn = |clips: &[Vec<f32>], rate: u32, n_fft: usize, seed: u64| -> Dictionary {
+        let opts = FitOptions {
+            n_components: 16,
+            beta: 1.0,
+            max_iter: 100,
+            seed,
+            ..FitOptions::default()
+        };
+        let stft = Stft::new(n_fft, n_fft / 4).unwrap();
+        let dicts: Vec<Dictionary> = names
+            .iter()
+            .zip(clips)
+            .map(|(s, clip)| {
+                learn_dictionary(
+                    clip,
+                    rate,
+                    &stft,
+                    SpectrogramKind::Magnitude,
+                    &opts,
+                    s,
+                    &mut |_| ControlFlow::Continue(()),
+                )
+                .unwrap()
+                .0
+            })
+            .collect();
+        Dictionary::concat(&dicts).unwrap()
+    };
+    let mean_sdr = |truth: &[Vec<f32>], mix: &[f32], rate: u32, d: &Dictionary| -> f64 {
+        let est = separate(&[mix.to_vec()], rate, d, &sep_opts).unwrap().audio;
+        scores(truth, &est).0
+    };
+    // Resampled material, once per rate.
+    let rates = [48_000u32, 96_000];
+    // (stems, mixture, train clips) at each rate.
+    type Material = (Vec<Vec<f32>>, Vec<f32>, Vec<Vec<f32>>);
+    let material: Vec<Material> = rates
+        .iter()
+        .map(|&rate| {
+            let st: Vec<Vec<f32>> = stems.iter().map(|s| resample(s, 44_100, rate)).collect();
+            let n = st.iter().map(Vec::len).min().unwrap();
+            let st: Vec<Vec<f32>> = st.into_iter().map(|s| s[..n].to_vec()).collect();
+            let mix: Vec<f32> = (0..n).map(|i| st.iter().map(|s| s[i]).sum()).collect();
+            let tr = train.iter().map(|c| resample(c, 44_100, rate)).collect();
+            (st, mix, tr)
+        })
+        .collect();
+    let mix44: Vec<f32> = (0..len).map(|i| stems.iter().map(|s| s[i]).sum()).collect();
+    println!(
+        "case {}, {} sources, {:.1} s",
+        case.display(),
+        names.len(),
+        len as f32 / 44_100.0
+    );
+    println!("| seed | 44.1 kHz original | 48k native | 48k mapped | 96k native | 96k mapped |");
+    println!("|---|---|---|---|---|---|");
+    let mut diffs = vec![Vec::new(); rates.len()];
+    let mut natives = vec![Vec::new(); rates.len()];
+    let mut originals = Vec::new();
+    for seed in 0..seeds {
+        let original = learn(&train, 44_100, 2048, seed);
+        let o = mean_sdr(&stems, &mix44, 44_100, &original);
+        originals.push(o);
+        let mut row = format!("| {seed} | {o:.2} |");
+        for (r, &rate) in rates.iter().enumerate() {
+            let (st, mix, tr) = &material[r];
+            let n_fft = original.n_fft_for(rate);
+            let mapped = original.mapped_to(rate, n_fft).unwrap();
+            let native = learn(tr, rate, n_fft, seed);
+            let (n, m) = (
+                mean_sdr(st, mix, rate, &native),
+                mean_sdr(st, mix, rate, &mapped),
+            );
+            row.push_str(&format!(" {n:.2} | {m:.2} |"));
+            diffs[r].push(m - n);
+            natives[r].push(n);
+        }
+        println!("{row}");
+    }
+    let stats = |v: &[f64]| {
+        let m = v.iter().sum::<f64>() / v.len() as f64;
+        let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len().max(2) - 1) as f64;
+        (m, var.sqrt())
+    };
+    let (om, os) = stats(&originals);
+    println!("44.1 kHz original: mean {om:.2} dB, sd {os:.2}");
+    for (r, &rate) in rates.iter().enumerate() {
+        let (dm, ds) = stats(&diffs[r]);
+        let (nm, ns) = stats(&natives[r]);
+        println!(
+            "{rate} Hz: native mean {nm:.2} dB (sd {ns:.2}); mapped - native mean {dm:+.2} dB, sd {ds:.2}, min {:+.2}, max {:+.2}",
+            diffs[r].iter().copied().fold(f64::INFINITY, f64::min),
+            diffs[r].iter().copied().fold(f64::NEG_INFINITY, f64::max)
+        );
+    }
+}
