@@ -19,13 +19,15 @@ use std::time::{Duration, Instant};
 use clack_extensions::audio_ports::{AudioPortFlags, AudioPortInfoBuffer, PluginAudioPorts};
 use clack_extensions::audio_ports_config::{AudioPortsConfigBuffer, PluginAudioPortsConfig};
 use clack_extensions::latency::{HostLatency, HostLatencyImpl, PluginLatency};
-use clack_extensions::params::{ParamInfoBuffer, PluginParams};
+use clack_extensions::params::{ParamInfoBuffer, ParamInfoFlags, PluginParams};
 use clack_extensions::state::PluginState;
 use clack_extensions::thread_check::{HostThreadCheck, HostThreadCheckImpl};
 use clack_host::events::event_types::ParamValueEvent;
 use clack_host::prelude::*;
 use common::*;
-use nmf_separator::dsp::engine::{run_offline, Engine, PreparedDictionary, MAX_SOURCES};
+use nmf_separator::dsp::engine::{
+    run_offline, Engine, PreparedDictionary, BYPASS_FADE_S, MAX_SOURCES,
+};
 use nmf_separator::nmf::Dictionary;
 use serde_json::Value;
 
@@ -73,7 +75,17 @@ fn engine_reference(
     assignment: &[usize],
     input: &[Vec<f32>],
 ) -> (Vec<Vec<f32>>, Vec<Vec<Vec<f32>>>) {
-    let mut e = Engine::new(SR as f32, input.len());
+    engine_reference_at(SR, dict, assignment, input)
+}
+
+/// [`engine_reference`] at `rate` Hz.
+fn engine_reference_at(
+    rate: u32,
+    dict: &Dictionary,
+    assignment: &[usize],
+    input: &[Vec<f32>],
+) -> (Vec<Vec<f32>>, Vec<Vec<Vec<f32>>>) {
+    let mut e = Engine::new(rate as f32, input.len());
     e.set_dictionary(Some(Box::new(
         PreparedDictionary::new(dict, assignment).unwrap(),
     )));
@@ -291,6 +303,19 @@ impl Host {
             .collect()
     }
 
+    /// The CLAP flags of every parameter: (id, flags).
+    fn param_flags(&mut self) -> Vec<(u32, ParamInfoFlags)> {
+        let ext: PluginParams = self.ext("params");
+        let handle = self.instance.plugin_handle();
+        let mut buf = ParamInfoBuffer::new();
+        (0..ext.count(&handle))
+            .map(|i| {
+                let p = ext.get_info(&handle, i, &mut buf).expect("param info");
+                (p.id.get(), p.flags)
+            })
+            .collect()
+    }
+
     fn param_value(&mut self, id: &str) -> f64 {
         let ext: PluginParams = self.ext("params");
         ext.get_value(&self.instance.plugin_handle(), ClapId::new(param_hash(id)))
@@ -350,8 +375,13 @@ impl Host {
     }
 
     fn activate(&mut self, channels: usize, max_block: usize) {
+        self.activate_at(channels, max_block, SR);
+    }
+
+    /// Activates at `rate` Hz.
+    fn activate_at(&mut self, channels: usize, max_block: usize, rate: u32) {
         let config = PluginAudioConfiguration {
-            sample_rate: SR as f64,
+            sample_rate: f64::from(rate),
             min_frames_count: 1,
             max_frames_count: max_block as u32,
         };
@@ -557,6 +587,7 @@ fn separate_through_config(config_index: usize, block: usize, n_fft: usize) {
     // Parameter ids are stable and visible to the host.
     let params = host.params();
     for pid in [
+        "bypass",
         "iterations",
         "mask_power",
         "sparsity",
@@ -577,6 +608,15 @@ fn separate_through_config(config_index: usize, block: usize, n_fft: usize) {
             "parameter {pid} is missing: {params:?}"
         );
     }
+    // The host's bypass: `bypass` and only it carries CLAP's bypass flag (stepped, 0/1).
+    let flags = host.param_flags();
+    let bypass: Vec<_> = flags
+        .iter()
+        .filter(|(_, f)| f.contains(ParamInfoFlags::IS_BYPASS))
+        .collect();
+    assert_eq!(bypass.len(), 1, "one bypass parameter: {flags:?}");
+    assert_eq!(bypass[0].0, param_hash("bypass"));
+    assert!(bypass[0].1.contains(ParamInfoFlags::IS_STEPPED));
 
     host.load_state(&state_json(dict, assignment));
     host.activate(channels, block.max(512));
@@ -686,6 +726,38 @@ fn separate_through_config(config_index: usize, block: usize, n_fft: usize) {
             d < 1e-5,
             "{name} ch{c}: main with Source 2 muted differs from Source 1 by {d}"
         );
+    }
+    // (e) Bypass (a parameter event; Source 2 still muted): once the fade is over, main is
+    // the input delayed by the reported latency and the buses are silent; then back.
+    let fade = (BYPASS_FADE_S * SR as f32).round() as usize + 1;
+    let out = host.run_compensated(&input, block, latency, &[("bypass", 1.0)]);
+    assert_eq!(host.param_value("bypass"), 1.0);
+    for c in 0..channels {
+        let d = max_abs_diff(&out[0][c][fade..], &input[c][fade..]);
+        assert!(
+            d == 0.0,
+            "{name} ch{c}: bypassed main differs from the input by {d}"
+        );
+        for s in 0..MAX_SOURCES {
+            let p = peak(&out[1 + s][c][fade..]);
+            assert!(p == 0.0, "{name} Source {} ch{c} bypassed: peak {p}", s + 1);
+        }
+    }
+    // Un-bypassed (and nothing muted): separating again, main = the delayed input. (The
+    // engine test `bypass_outputs_the_input_delayed_by_the_latency_and_resumes_exactly`
+    // checks that the outputs are those of an engine that was never bypassed.)
+    let out = host.run_compensated(&input, block, latency, &[("bypass", 0.0), ("mute_2", 0.0)]);
+    for c in 0..channels {
+        let d = max_abs_diff(&out[0][c][settle..], &input[c][settle..]) / scale;
+        assert!(d < 1e-4, "{name} ch{c}: main after bypass differs by {d}");
+        for (s, stem) in stems.iter().enumerate() {
+            let sdr = si_sdr(&out[1 + s][c][settle..], &stem[settle..]);
+            assert!(
+                sdr > MIN_SI_SDR_DB,
+                "{name} Source {} ch{c} after bypass: SI-SDR {sdr:.2} dB",
+                s + 1
+            );
+        }
     }
     // The state round-trips through the host.
     let (saved, saved_assignment) = host.saved_dictionary().expect("no dictionary in the state");
@@ -820,4 +892,60 @@ fn capture_learn_and_separate_through_the_host() {
         );
     }
     assert!(max_abs_diff(&after[0][0], &mix) < 1e-4, "main = input");
+}
+
+/// A project saved with a dictionary learned at 44.1 kHz, opened in a 48 kHz session: the
+/// plugin maps the dictionary when it prepares it (`Dictionary::mapped_to` onto
+/// `n_fft_for(48000)`, the rule of `nmfsep separate`), reports that frame length as its
+/// latency, separates like the library engine with the mapped dictionary (what `separate
+/// --realtime` runs at 48 kHz), and saves the dictionary as it was learned.
+#[test]
+fn a_project_at_44k1_separates_in_a_48k_session() {
+    let rate = 48_000u32;
+    let (dict, assignment) = learned(2048);
+    let mix = resample(&read_wav(&case_dir().join("mix.wav")), SR, rate);
+    let stems: Vec<Vec<f32>> = STEMS
+        .iter()
+        .map(|s| {
+            resample(
+                &read_wav(&case_dir().join("stems").join(format!("{s}.wav"))),
+                SR,
+                rate,
+            )
+        })
+        .collect();
+    let mut host = Host::new();
+    host.load_state(&state_json(dict, assignment));
+    host.activate_at(2, 512, rate);
+    host.main_thread_callbacks();
+    let n_fft = dict.n_fft_for(rate);
+    let latency = host.latency() as usize;
+    assert_eq!(latency, n_fft, "latency of the mapped dictionary");
+    let input = vec![mix.clone(), mix.clone()];
+    let out = host.run_compensated(&input, 512, latency, &[]);
+    let mapped = dict.mapped_to(rate, n_fft).unwrap();
+    let (_, ref_src) = engine_reference_at(rate, &mapped, assignment, &input);
+    let scale = peak(&mix);
+    for s in 0..STEMS.len() {
+        let d = max_abs_diff(&out[1 + s][0], &ref_src[s][0]) / scale;
+        let len = stems[s].len().min(out[1 + s][0].len());
+        let sdr = si_sdr(&out[1 + s][0][..len], &stems[s][..len]);
+        println!(
+            "48 kHz session, 44.1 kHz dictionary: Source {} ({}): SI-SDR {sdr:.2} dB, {d:.2e} from the engine",
+            s + 1,
+            STEMS[s]
+        );
+        assert!(
+            d < ENGINE_TOLERANCE,
+            "Source {}: {d} from the engine",
+            s + 1
+        );
+        assert!(sdr > MIN_SI_SDR_DB, "Source {} SI-SDR {sdr:.2} dB", s + 1);
+    }
+    let (saved, saved_assignment) = host.saved_dictionary().expect("no dictionary in the state");
+    assert_eq!(
+        &saved, dict,
+        "the state keeps the dictionary as learned (44.1 kHz)"
+    );
+    assert_eq!(&saved_assignment, assignment);
 }

@@ -1,10 +1,11 @@
 //! The real-time engine over plain slices: latency, reconstruction, block-size independence,
-//! reset, allocation-freedom and bad input.
+//! reset, allocation-freedom, bad input and the host bypass.
 
 use assert_no_alloc::{assert_no_alloc, AllocDisabler};
 use ndarray::Array2;
 use nmf_separator::dsp::engine::{
-    process_in_blocks, run_offline, Engine, EngineParams, PreparedDictionary, MAX_SOURCES,
+    process_in_blocks, run_offline, Engine, EngineParams, PreparedDictionary, BYPASS_FADE_S,
+    MAX_SOURCES,
 };
 use nmf_separator::nmf::{Dictionary, SpectrogramKind};
 use rand::{Rng, SeedableRng};
@@ -300,4 +301,147 @@ fn the_engine_refuses_a_dictionary_the_frame_rule_refuses() {
     assert_eq!(e.latency_samples(), 1024);
     e.set_dictionary(None);
     assert_eq!(e.latency_samples(), 2048);
+}
+
+/// Runs `input` in blocks of `block` samples with `params_at(block start)` set before each
+/// block, without latency compensation, checking that no block allocates.
+fn run_with_params(
+    engine: &mut Engine,
+    input: &[Vec<f32>],
+    block: usize,
+    params_at: impl Fn(usize) -> EngineParams,
+) -> (Vec<Vec<f32>>, Vec<Vec<Vec<f32>>>) {
+    let len = input[0].len();
+    let mut main = input.to_vec();
+    let mut src = vec![vec![vec![0.0f32; len]; input.len()]; MAX_SOURCES];
+    let mut start = 0;
+    while start < len {
+        let end = (start + block).min(len);
+        let mut m: Vec<&mut [f32]> = main.iter_mut().map(|c| &mut c[start..end]).collect();
+        let mut buses: Vec<Vec<&mut [f32]>> = src
+            .iter_mut()
+            .map(|b| b.iter_mut().map(|c| &mut c[start..end]).collect())
+            .collect();
+        let mut refs: Vec<&mut [&mut [f32]]> = buses.iter_mut().map(|b| b.as_mut_slice()).collect();
+        let p = params_at(start);
+        assert_no_alloc(|| {
+            engine.set_params(&p);
+            engine.process(&mut m, &mut refs);
+        });
+        start = end;
+    }
+    (main, src)
+}
+
+/// Bypassed, the main output is the input delayed by exactly the reported latency (the
+/// dictionary's n_fft, not the default) and the buses are silent; the separation keeps
+/// running underneath, so after un-bypassing (and the fade) the outputs are those of an engine
+/// that was never bypassed.
+#[test]
+fn bypass_outputs_the_input_delayed_by_the_latency_and_resumes_exactly() {
+    let dict = random_dictionary(4096, 8, 2, 15);
+    let input = noise(2, 60_000, 16);
+    let fade = (BYPASS_FADE_S * SR).round() as usize;
+    let (on, off) = (10_000, 40_000);
+    let bypass_at = |t: usize| EngineParams {
+        bypass: (on..off).contains(&t),
+        ..EngineParams::default()
+    };
+    let mut e = engine_with(Some(&dict), 2);
+    let latency = e.latency_samples();
+    assert_eq!(latency, 4096);
+    let (main, src) = run_with_params(&mut e, &input, 250, bypass_at);
+    let mut r = engine_with(Some(&dict), 2);
+    let (ref_main, ref_src) = run_with_params(&mut r, &input, 250, |_| EngineParams::default());
+    for c in 0..2 {
+        // Fully bypassed: exactly the input of `latency` samples ago, silent buses.
+        for t in on + fade + 1..off {
+            assert_eq!(main[c][t], input[c][t - latency], "ch{c} sample {t}");
+            for (s, bus) in src.iter().enumerate() {
+                assert_eq!(bus[c][t], 0.0, "source {s} ch{c} sample {t} while bypassed");
+            }
+        }
+        // Before the toggle and after the fade back: the engine that was never bypassed.
+        for t in (0..on).chain(off + fade + 1..input[c].len()) {
+            assert_eq!(main[c][t], ref_main[c][t], "ch{c} sample {t}");
+            for s in 0..MAX_SOURCES {
+                assert_eq!(
+                    src[s][c][t], ref_src[s][c][t],
+                    "source {s} ch{c} sample {t}"
+                );
+            }
+        }
+        // During the fades the buses are between silence and their processed value.
+        let bus_energy: f32 = src[0][c][on..on + fade].iter().map(|x| x * x).sum();
+        let ref_energy: f32 = ref_src[0][c][on..on + fade].iter().map(|x| x * x).sum();
+        assert!(
+            bus_energy > 0.05 * ref_energy && bus_energy < 0.95 * ref_energy,
+            "ch{c}: bus energy {bus_energy} during the fade vs {ref_energy}"
+        );
+    }
+}
+
+/// A toggle crossfades over BYPASS_FADE_S: on a sine whose processed output is silent (its
+/// source muted), bypassing ramps the delayed sine in and back out without a step larger than
+/// the sine's own slope plus the ramp's; a switch without a fade would jump by up to the
+/// amplitude.
+#[test]
+fn bypass_toggles_without_a_step() {
+    let amp = 0.5f32;
+    let f = 440.0f32;
+    let len = 40_000;
+    let x: Vec<f32> = (0..len)
+        .map(|i| amp * (2.0 * std::f32::consts::PI * f * i as f32 / SR).sin())
+        .collect();
+    let fade = (BYPASS_FADE_S * SR).round() as usize;
+    let (on, off) = (10_003, 25_117);
+    let params_at = |t: usize| {
+        let mut p = EngineParams {
+            bypass: (on..off).contains(&t),
+            ..EngineParams::default()
+        };
+        // Without a dictionary everything is source 1: muted, the processed main is silent.
+        p.mute[0] = true;
+        p
+    };
+    for block in [64, 997] {
+        let mut e = Engine::new(SR, 1);
+        e.set_params(&params_at(0));
+        e.reset();
+        let latency = e.latency_samples();
+        let (main, _) = run_with_params(&mut e, std::slice::from_ref(&x), block, params_at);
+        let y = &main[0];
+        let slope = amp * 2.0 * std::f32::consts::PI * f / SR;
+        let bound = 1.05 * (slope + amp / fade as f32);
+        let step = y
+            .windows(2)
+            .map(|w| (w[1] - w[0]).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            step <= bound,
+            "block {block}: a step of {step} (bound {bound})"
+        );
+        // The toggles take effect at the block boundary at or after them, fade for
+        // BYPASS_FADE_S, and reach the delayed sine and silence exactly.
+        let start = on.next_multiple_of(block);
+        let stop = off.next_multiple_of(block);
+        assert!(
+            y[..start].iter().all(|&v| v == 0.0),
+            "block {block}: sound before the bypass"
+        );
+        let mid = start + fade / 2;
+        assert!(
+            (y[mid].abs() - 0.5 * x[mid - latency].abs()).abs() < 0.01,
+            "block {block}: halfway through the fade {} vs {}",
+            y[mid],
+            x[mid - latency]
+        );
+        for t in start + fade + 1..stop {
+            assert_eq!(y[t], x[t - latency], "block {block} sample {t}");
+        }
+        assert!(
+            y[stop + fade + 1..].iter().all(|&v| v == 0.0),
+            "block {block}: sound after"
+        );
+    }
 }

@@ -6,10 +6,19 @@
 //! offline 200 iterations: SI-SDR bass 7.73 dB, piano 8.52 dB (BSS-eval median SDR 9.90 dB;
 //! scikit-learn's supervised baseline on the same excerpt: SI-SDR 7.65 / 8.45, SDR 9.83);
 //! real time, 10 iterations per frame, blocks of 512: bass 7.70 dB, piano 8.50 dB.
+//!
+//! The drums + guitar example (examples/drums_guitar, 7 s of A_drums_guitar; same settings),
+//! measured on 2026-12-02: mean SI-SDR offline 5.28 dB (drums 4.71, guitar 5.84); real time
+//! with the default solver (flat + ME, 10 iterations) 5.27 dB (4.62, 5.92); with version 1's
+//! (warm + MU, 10 iterations) 4.26 dB (3.49, 5.04). The test asks for the default within
+//! 0.3 dB of offline and at least 0.6 dB above version 1.
+
+mod common;
 
 use std::ops::ControlFlow;
 use std::path::Path;
 
+use common::resample;
 use nmf_separator::audio::read_audio;
 use nmf_separator::dsp::engine::{run_offline, Engine, EngineParams, PreparedDictionary};
 use nmf_separator::dsp::{learn_dictionary, separate, SeparateOptions, Stft};
@@ -20,9 +29,9 @@ const SOURCES: [&str; 2] = ["bass", "piano"];
 
 /// Largest shortfall of the default real-time solver's mean SI-SDR under the offline fit on
 /// the drums + guitar example (measured: see the module documentation).
-const REALTIME_GAP_DB: f64 = 9.0;
+const REALTIME_GAP_DB: f64 = 0.3;
 /// Smallest gain of the default solver over version 1's on that example.
-const SOLVER_GAIN_DB: f64 = -9.0;
+const SOLVER_GAIN_DB: f64 = 0.6;
 
 fn example(rel: &str) -> std::path::PathBuf {
     example_in("piano_bass", rel)
@@ -199,23 +208,6 @@ fn realtime_default_solver_is_near_offline_at_onsets() {
     );
 }
 
-/// `x` at `from` Hz resampled to `to` Hz with rubato's synchronous FFT resampler (delay
-/// trimmed, so the output lines up with the input).
-fn resample(x: &[f32], from: u32, to: u32) -> Vec<f32> {
-    use rubato::audioadapter_buffers::direct::SequentialSliceOfVecs;
-    use rubato::{Fft, FixedSync, Resampler};
-    let mut r = Fft::<f64>::new(from as usize, to as usize, 1024, 1, FixedSync::Both).unwrap();
-    let input = vec![x.iter().map(|&v| f64::from(v)).collect::<Vec<f64>>()];
-    let adapter = SequentialSliceOfVecs::new(&input, 1, x.len()).unwrap();
-    let len = r.process_all_needed_output_len(x.len());
-    let mut out = vec![vec![0.0f64; len]; 1];
-    let mut out_adapter = SequentialSliceOfVecs::new_mut(&mut out, 1, len).unwrap();
-    let (_, n) = r
-        .process_all_into_buffer(&adapter, &mut out_adapter, x.len(), None)
-        .unwrap();
-    out[0][..n].iter().map(|&v| v as f32).collect()
-}
-
 /// Mean of the sources' SI-SDR (the median of two), dB, and each source's.
 fn scores(stems: &[Vec<f32>], est: &[Vec<Vec<f32>>]) -> (f64, Vec<f64>) {
     let s: Vec<f64> = stems
@@ -232,9 +224,10 @@ fn scores(stems: &[Vec<f32>], est: &[Vec<Vec<f32>>]) -> (f64, Vec<f64>) {
 /// `Dictionary::n_fft_for`), against dictionaries learned from the train clips resampled to
 /// the target rate with the same STFT. K = 16, beta 1, 100 iterations (offline fit),
 /// 4 s of mixture. Measured (the table in BENCHMARKS.md, "Dictionaries at another sample
-/// rate"; mean SI-SDR of the two sources): 48 kHz mapped 7.25 dB vs native 7.05 dB (+0.21);
-/// 96 kHz mapped 7.25 dB vs native 7.89 dB (-0.64 dB: the issue's 0.5 dB target is met at
-/// 48 kHz, not at 96 kHz). Bounds: 0.5 dB at 48 kHz, 1.0 dB at 96 kHz (measured -0.64).
+/// rate"; mean SI-SDR of the two sources), with the log-power interpolation of `mapped_to`:
+/// 48 kHz mapped 7.80 dB vs native 7.05 dB (+0.75); 96 kHz mapped 7.80 dB vs native 7.89 dB
+/// (-0.10). (With the earlier linear-power interpolation: 7.25 at both, -0.64 at 96 kHz.)
+/// Bound: the issue's 0.5 dB at both rates.
 #[test]
 fn dictionaries_learned_at_44k1_work_at_48k_and_96k() {
     let opts = FitOptions {
@@ -304,10 +297,165 @@ fn dictionaries_learned_at_44k1_work_at_48k_and_96k() {
             ms[1],
             m - n
         );
-        let margin = if rate == 48_000 { 0.5 } else { 1.0 };
+        let margin = 0.5;
         assert!(
             m >= n - margin,
             "{rate} Hz: mapped {m:.2} dB is more than {margin} dB under native {n:.2} dB"
+        );
+    }
+}
+
+/// Where the 96 kHz gap of `dictionaries_learned_at_44k1_work_at_48k_and_96k` comes from:
+/// the same comparison over several seeds of the learning (the seed of NNDSVDa's randomized
+/// SVD), with the 44.1 kHz row (the original dictionaries on the original audio) as the
+/// reference of what mapping should preserve. Not run by default (a few minutes):
+///
+/// `cargo test --test separation_quality seeds -- --ignored --nocapture`
+///
+/// `NMFSEP_TRAVEL_CASE` (a bench case folder with `stems/` and `train/`, default the in-repo
+/// example), `NMFSEP_TRAVEL_SECONDS` (the excerpt, default 4; 0 = all) and
+/// `NMFSEP_TRAVEL_SEEDS` (default 6) choose the material. Prints one row per seed and rate,
+/// then the mean and standard deviation of mapped - native per rate.
+#[test]
+#[ignore]
+fn mapped_versus_native_over_seeds() {
+    let env = |k: &str, d: usize| -> usize {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let case = std::env::var_os("NMFSEP_TRAVEL_CASE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| example(""));
+    let seconds = env("NMFSEP_TRAVEL_SECONDS", 4);
+    let seeds = env("NMFSEP_TRAVEL_SEEDS", 6) as u64;
+    let mut names: Vec<String> = std::fs::read_dir(case.join("stems"))
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            let stem = p.file_stem()?.to_string_lossy().into_owned();
+            (p.extension()? == "wav").then_some(stem)
+        })
+        .collect();
+    names.sort();
+    let read = |rel: String| {
+        let a = read_audio(&case.join(rel)).unwrap();
+        assert_eq!(a.sample_rate, 44_100);
+        a.mono()
+    };
+    let train: Vec<Vec<f32>> = names
+        .iter()
+        .map(|s| read(format!("train/{s}.wav")))
+        .collect();
+    let mut stems: Vec<Vec<f32>> = names
+        .iter()
+        .map(|s| read(format!("stems/{s}.wav")))
+        .collect();
+    let len = stems.iter().map(Vec::len).min().unwrap();
+    let len = if seconds == 0 {
+        len
+    } else {
+        len.min(seconds * 44_100)
+    };
+    stems.iter_mut().for_each(|s| s.truncate(len));
+    let sep_opts = SeparateOptions {
+        iterations: 100,
+        ..SeparateOptions::default()
+    };
+    let learn = |clips: &[Vec<f32>], rate: u32, n_fft: usize, seed: u64| -> Dictionary {
+        let opts = FitOptions {
+            n_components: 16,
+            beta: 1.0,
+            max_iter: 100,
+            seed,
+            ..FitOptions::default()
+        };
+        let stft = Stft::new(n_fft, n_fft / 4).unwrap();
+        let dicts: Vec<Dictionary> = names
+            .iter()
+            .zip(clips)
+            .map(|(s, clip)| {
+                learn_dictionary(
+                    clip,
+                    rate,
+                    &stft,
+                    SpectrogramKind::Magnitude,
+                    &opts,
+                    s,
+                    &mut |_| ControlFlow::Continue(()),
+                )
+                .unwrap()
+                .0
+            })
+            .collect();
+        Dictionary::concat(&dicts).unwrap()
+    };
+    let mean_sdr = |truth: &[Vec<f32>], mix: &[f32], rate: u32, d: &Dictionary| -> f64 {
+        let est = separate(&[mix.to_vec()], rate, d, &sep_opts).unwrap().audio;
+        scores(truth, &est).0
+    };
+    // Resampled material, once per rate.
+    let rates = [48_000u32, 96_000];
+    // (stems, mixture, train clips) at each rate.
+    type Material = (Vec<Vec<f32>>, Vec<f32>, Vec<Vec<f32>>);
+    let material: Vec<Material> = rates
+        .iter()
+        .map(|&rate| {
+            let st: Vec<Vec<f32>> = stems.iter().map(|s| resample(s, 44_100, rate)).collect();
+            let n = st.iter().map(Vec::len).min().unwrap();
+            let st: Vec<Vec<f32>> = st.into_iter().map(|s| s[..n].to_vec()).collect();
+            let mix: Vec<f32> = (0..n).map(|i| st.iter().map(|s| s[i]).sum()).collect();
+            let tr = train.iter().map(|c| resample(c, 44_100, rate)).collect();
+            (st, mix, tr)
+        })
+        .collect();
+    let mix44: Vec<f32> = (0..len).map(|i| stems.iter().map(|s| s[i]).sum()).collect();
+    println!(
+        "case {}, {} sources, {:.1} s",
+        case.display(),
+        names.len(),
+        len as f32 / 44_100.0
+    );
+    println!("| seed | 44.1 kHz original | 48k native | 48k mapped | 96k native | 96k mapped |");
+    println!("|---|---|---|---|---|---|");
+    let mut diffs = vec![Vec::new(); rates.len()];
+    let mut natives = vec![Vec::new(); rates.len()];
+    let mut originals = Vec::new();
+    for seed in 0..seeds {
+        let original = learn(&train, 44_100, 2048, seed);
+        let o = mean_sdr(&stems, &mix44, 44_100, &original);
+        originals.push(o);
+        let mut row = format!("| {seed} | {o:.2} |");
+        for (r, &rate) in rates.iter().enumerate() {
+            let (st, mix, tr) = &material[r];
+            let n_fft = original.n_fft_for(rate);
+            let mapped = original.mapped_to(rate, n_fft).unwrap();
+            let native = learn(tr, rate, n_fft, seed);
+            let (n, m) = (
+                mean_sdr(st, mix, rate, &native),
+                mean_sdr(st, mix, rate, &mapped),
+            );
+            row.push_str(&format!(" {n:.2} | {m:.2} |"));
+            diffs[r].push(m - n);
+            natives[r].push(n);
+        }
+        println!("{row}");
+    }
+    let stats = |v: &[f64]| {
+        let m = v.iter().sum::<f64>() / v.len() as f64;
+        let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len().max(2) - 1) as f64;
+        (m, var.sqrt())
+    };
+    let (om, os) = stats(&originals);
+    println!("44.1 kHz original: mean {om:.2} dB, sd {os:.2}");
+    for (r, &rate) in rates.iter().enumerate() {
+        let (dm, ds) = stats(&diffs[r]);
+        let (nm, ns) = stats(&natives[r]);
+        println!(
+            "{rate} Hz: native mean {nm:.2} dB (sd {ns:.2}); mapped - native mean {dm:+.2} dB, sd {ds:.2}, min {:+.2}, max {:+.2}",
+            diffs[r].iter().copied().fold(f64::INFINITY, f64::min),
+            diffs[r].iter().copied().fold(f64::NEG_INFINITY, f64::max)
         );
     }
 }

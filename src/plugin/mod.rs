@@ -27,6 +27,16 @@
 //! Latency is `n_fft` samples of the dictionary (2048 without one), reported in `activate()`
 //! and again from `process()` whenever a dictionary with another n_fft is installed.
 //!
+//! Bypass: the `bypass` parameter carries the host's bypass flag (CLAP
+//! `CLAP_PARAM_IS_BYPASS`, VST3 `kIsBypass`, set by nice-plug for a
+//! [`BoolParam::make_bypass`]). The engine does the bypass itself
+//! ([`EngineParams::bypass`](crate::dsp::engine::EngineParams::bypass)): the main output is
+//! the input delayed by the same latency, so the host's delay compensation holds, and the
+//! source buses are silent (a bypassed separator separates nothing, and a mix of main and
+//! buses does not get the input twice); a toggle crossfades linearly over 10 ms
+//! ([`crate::dsp::engine::BYPASS_FADE_S`]). The separation keeps running underneath, so
+//! un-bypassing continues from the current activations.
+//!
 //! # Threads and queues
 //!
 //! - Audio thread ([`realtime::Realtime`]): the engine, one capture buffer, queue ends.
@@ -47,7 +57,8 @@
 //! hop n_fft/4, floor 1e-6 x max), fits K components (beta, NNDSVDa, 200 iterations) with
 //! progress and cancel flags in [`Status`], labels them "Source N" (or "Mix" for a
 //! whole-mix capture), merges them into the persisted dictionary (replacing that label's old
-//! components; a dictionary learned with other settings is replaced whole), prepares a
+//! components; a dictionary at another sample rate or n_fft is first mapped onto the new
+//! components' STFT, one learned with another beta or hop ratio is replaced whole), prepares a
 //! [`PreparedDictionary`](crate::dsp::PreparedDictionary) and sends it. The audio thread
 //! swaps it in with `Engine::set_dictionary` at the start of a block and sends the old one
 //! back. The audio never stops while learning.
@@ -61,6 +72,7 @@
 //!
 //! | id | name (pedalboard key) | type | range, default |
 //! |----|------|------|----------------|
+//! | `bypass` | Bypass (`bypass`) | bool, host bypass flag | false: main = input delayed by the latency, source buses silent; 10 ms crossfade |
 //! | `iterations` | Iterations (`iterations`) | int | 1..50, 10: solver steps per frame |
 //! | `mask_power` | Mask exponent (`mask_exponent`) | float | 0.5..4, 2: Wiener mask exponent |
 //! | `sparsity` | Sparsity (`sparsity`) | float | 0..1, 0: L1 penalty on activations |
@@ -85,9 +97,15 @@
 //! - `dictionary`: `null` or a [`Dictionary`](crate::nmf::Dictionary):
 //!   `{"w": {"rows": n_fft/2+1, "cols": K, "data": [row-major f32]}, "sample_rate": Hz,
 //!   "n_fft": n, "hop": h, "beta": b, "spectrogram": "magnitude"|"power", "labels": [K
-//!   strings]}`. It must match the session sample rate (else it is not used, with a message)
-//!   and its n_fft and hop must follow the frame rule of [`crate::nmf::FrameGeometry`]
-//!   (n_fft a power of two 512..8192, the hop dividing it and at most n_fft/2).
+//!   strings]}`. Its n_fft and hop must follow the frame rule of
+//!   [`crate::nmf::FrameGeometry`] (n_fft a power of two 512..8192, the hop dividing it and
+//!   at most n_fft/2). At another sample rate than the session's it is used mapped, by the
+//!   same rule as `nmfsep separate` ([`trainer::for_session`]: `Dictionary::mapped_to` onto
+//!   `Dictionary::n_fft_for(session rate)`), when it is prepared (activation, state load,
+//!   `.npz` load, after learning; on the trainer thread or in `activate()`, never on the audio
+//!   thread). The field keeps the dictionary as it was learned, so a project moved back to
+//!   its rate gets its templates unchanged; [`Status::mapping_note`] (shown by the editor
+//!   next to the dictionary) says "learned at 44100 Hz, mapped to 48000 Hz".
 //! - `assignment`: `[source index 0..=3 per component]`; when its length differs from K the
 //!   default is used (the crate's routing rule, [`crate::nmf::Dictionary::source_assignment`]:
 //!   "Source N" -> N-1, "Mix" round-robin, other labels by order of first appearance).

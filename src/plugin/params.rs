@@ -289,6 +289,9 @@ impl SourceParams {
 /// All parameters and persisted fields.
 #[derive(Params)]
 pub struct SeparatorParams {
+    /// Host bypass: the input delayed by the latency on the main output, silent source buses.
+    #[id = "bypass"]
+    pub bypass: BoolParam,
     /// Multiplicative-update iterations per STFT frame.
     #[id = "iterations"]
     pub iterations: IntParam,
@@ -334,6 +337,7 @@ pub struct SeparatorParams {
 impl Default for SeparatorParams {
     fn default() -> Self {
         Self {
+            bypass: BoolParam::new("Bypass", false).make_bypass(),
             iterations: IntParam::new("Iterations", 10, IntRange::Linear { min: 1, max: 50 }),
             mask_power: FloatParam::new(
                 "Mask exponent",
@@ -365,6 +369,7 @@ impl SeparatorParams {
             solve_rule: self.solver.value().rule(),
             mask_power: self.mask_power.value(),
             sparsity: self.sparsity.value(),
+            bypass: self.bypass.value(),
             ..EngineParams::default()
         };
         for (s, src) in self.sources.iter().enumerate() {

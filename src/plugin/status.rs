@@ -31,6 +31,10 @@ pub struct Status {
     pub capture_len: AtomicU64,
     /// Latest human-readable message (errors, what was learned/loaded/exported).
     pub message: Mutex<String>,
+    /// How the dictionary in use was mapped to the session ("learned at 44100 Hz, mapped to
+    /// 48000 Hz", from [`crate::nmf::Dictionary::mapping_note`]); empty when it fits as it is
+    /// or there is none. Written by the trainer thread whenever it prepares a dictionary.
+    pub mapping: Mutex<String>,
 }
 
 impl Status {
@@ -40,6 +44,18 @@ impl Status {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// How the dictionary in use was mapped to the session, or "" (see [`Self::mapping`]).
+    pub fn mapping_note(&self) -> String {
+        self.mapping
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn set_mapping(&self, note: Option<String>) {
+        *self.mapping.lock().unwrap_or_else(|e| e.into_inner()) = note.unwrap_or_default();
     }
 
     pub(crate) fn say(&self, m: impl Into<String>) {

@@ -167,14 +167,20 @@ impl Trainer {
             return Some(None);
         };
         let assignment = effective_assignment(&dict, &self.params.assignment.lock());
-        if dict.sample_rate != self.session_rate() {
-            self.status.say(format!(
-                "dictionary learned at {} Hz, the session runs at {} Hz: not used (learn again or load a matching one)",
-                dict.sample_rate,
-                self.session_rate()
-            ));
-            return None;
+        // The persisted dictionary stays as it is (moving back to its own rate is lossless);
+        // the engine gets it mapped onto the session's STFT.
+        let (dict, note) = match for_session(&dict, self.session_rate()) {
+            Ok(m) => m,
+            Err(e) => {
+                self.status.set_mapping(None);
+                self.status.say(format!("dictionary not used: {e}"));
+                return None;
+            }
+        };
+        if let Some(n) = &note {
+            self.status.say(format!("dictionary {n}"));
         }
+        self.status.set_mapping(note);
         match PreparedDictionary::new(&dict, &assignment) {
             Ok(p) => Some(Some(Box::new(p))),
             Err(e) => {
@@ -313,6 +319,23 @@ impl Trainer {
     }
 }
 
+/// `dict` as the engine uses it in a session at `session_rate` Hz, and the note saying how it
+/// was mapped (`None` when it fits as it is): the crate's one mapping rule, as `nmfsep
+/// separate` applies it, [`Dictionary::mapped_to`] onto the frame length
+/// [`Dictionary::n_fft_for`] the session rate, described by [`Dictionary::mapping_note`].
+/// Allocates (a copy of the templates): call it off the audio thread.
+///
+/// # Errors
+/// When the mapping is refused (a session rate of 0).
+pub fn for_session(
+    dict: &Dictionary,
+    session_rate: u32,
+) -> Result<(Dictionary, Option<String>), crate::nmf::DictionaryError> {
+    let n_fft = dict.n_fft_for(session_rate);
+    let note = dict.mapping_note(session_rate, n_fft);
+    Ok((dict.mapped_to(session_rate, n_fft)?, note))
+}
+
 /// Learns a dictionary of `k` templates labelled `label` from a mono clip: STFT magnitude
 /// (n_fft and hop n_fft/4 from `settings`, floored at 1e-6 times its maximum), then
 /// [`fit`] with NNDSVDa initialization. `observer(fraction done)` is called every iteration
@@ -371,8 +394,11 @@ pub fn learn_capture(
 
 /// Merges newly learned components (all with one label) into the dictionary: the old
 /// components with that label are replaced, the others keep their assignment entries, and the
-/// new ones get [`default_assignment`] entries. A dictionary learned with other settings
-/// (sample rate, n_fft, hop, beta, spectrogram kind) is replaced as a whole; the note says so.
+/// new ones get [`default_assignment`] entries. An old dictionary at another sample rate or
+/// n_fft is first mapped onto the new one's STFT ([`Dictionary::mapped_to`]; the merged
+/// dictionary is then at the new one's rate and n_fft, and the note says what was mapped).
+/// One that still differs (hop ratio, beta, spectrogram kind: [`Dictionary::compatible_with`])
+/// is replaced as a whole; the note says so.
 pub fn merge_learned(
     old: Option<&Dictionary>,
     old_assignment: &[usize],
@@ -381,6 +407,21 @@ pub fn merge_learned(
     let new_assignment = default_assignment(&new);
     let Some(old) = old else {
         return (new, new_assignment, None);
+    };
+    let mapping = old
+        .mapping_note(new.sample_rate, new.n_fft)
+        .map(|n| format!("the previous components were {n}"));
+    let mapped;
+    let old = if mapping.is_some() {
+        match old.mapped_to(new.sample_rate, new.n_fft) {
+            Ok(m) => {
+                mapped = m;
+                &mapped
+            }
+            Err(e) => return (new, new_assignment, Some(e.to_string())),
+        }
+    } else {
+        old
     };
     if old.compatible_with(&new).is_err() {
         return (
@@ -406,7 +447,7 @@ pub fn merge_learned(
         Ok(d) => {
             let mut a: Vec<usize> = keep.iter().map(|&i| old_assignment[i]).collect();
             a.extend(new_assignment);
-            (d, a, None)
+            (d, a, mapping)
         }
         Err(e) => (new, new_assignment, Some(e.to_string())),
     }

@@ -138,3 +138,20 @@ pub fn learned(n_fft: usize) -> &'static (Dictionary, Vec<usize>) {
         _ => unreachable!(),
     }
 }
+
+/// `x` at `from` Hz resampled to `to` Hz with rubato's synchronous FFT resampler (delay
+/// trimmed, so the output lines up with the input).
+pub fn resample(x: &[f32], from: u32, to: u32) -> Vec<f32> {
+    use rubato::audioadapter_buffers::direct::SequentialSliceOfVecs;
+    use rubato::{Fft, FixedSync, Resampler};
+    let mut r = Fft::<f64>::new(from as usize, to as usize, 1024, 1, FixedSync::Both).unwrap();
+    let input = vec![x.iter().map(|&v| f64::from(v)).collect::<Vec<f64>>()];
+    let adapter = SequentialSliceOfVecs::new(&input, 1, x.len()).unwrap();
+    let len = r.process_all_needed_output_len(x.len());
+    let mut out = vec![vec![0.0f64; len]; 1];
+    let mut out_adapter = SequentialSliceOfVecs::new_mut(&mut out, 1, len).unwrap();
+    let (_, n) = r
+        .process_all_into_buffer(&adapter, &mut out_adapter, x.len(), None)
+        .unwrap();
+    out[0][..n].iter().map(|&v| v as f32).collect()
+}

@@ -28,10 +28,13 @@
 //! - `params`: [`EngineParams`], the live settings, and the effective gains after mute and
 //!   solo;
 //! - `gain`: the smoothing of those gains;
+//! - `bypass`: the host bypass, a crossfade to the input delayed by the latency
+//!   ([`EngineParams::bypass`]);
 //! - `frame`: FFT plans, windowing and overlap-add, and the per-frame maths (pair FFTs,
 //!   solve, masks, synthesis), compiled per instruction set through [`crate::simd`];
 //! - `offline`: [`run_offline`] and [`process_in_blocks`], the drivers over whole signals.
 
+mod bypass;
 mod frame;
 mod gain;
 mod offline;
@@ -41,6 +44,8 @@ mod prepared;
 use rustfft::num_complex::Complex32;
 use rustfft::FftPlanner;
 
+pub use self::bypass::BYPASS_FADE_S;
+use self::bypass::{BypassFade, Mix};
 use self::frame::SizePlan;
 use self::gain::GainSmoother;
 pub use self::offline::{process_in_blocks, run_offline};
@@ -89,10 +94,14 @@ pub struct Engine {
     complement: usize,
     /// The complement of the current chunk, `[max hop]`.
     rest: Vec<f32>,
+    /// The delayed input of the current chunk while bypassed or fading, `[max hop]`.
+    dry: Vec<f32>,
     dict: Option<Box<PreparedDictionary>>,
     params: EngineParams,
     /// Smoothed main-output gains, per sample over the current chunk (at most one hop).
     gains: GainSmoother,
+    /// The wet share of the output (host bypass).
+    fade: BypassFade,
     /// Instruction set of the frame body ([`Isa::best`] outside the tests).
     isa: Isa,
     /// Blocks refused because their channels had different lengths.
@@ -126,8 +135,10 @@ impl Engine {
             masks: vec![vec![0.0; max_bins]; MAX_SOURCES],
             complement: 0,
             rest: vec![0.0; max_n / 2],
+            dry: vec![0.0; max_n / 2],
             dict: None,
             gains: GainSmoother::new(sample_rate, params.effective_gains(), max_n / 2),
+            fade: BypassFade::new(sample_rate, params.bypass, max_n / 2),
             params,
             isa: Isa::best(),
             ragged_blocks: 0,
@@ -210,14 +221,17 @@ impl Engine {
     pub fn reset(&mut self) {
         self.clear_buffers();
         self.gains.settle(self.params.effective_gains());
+        self.fade.settle(self.params.bypass);
         if let Some(d) = self.dict.as_mut() {
             d.reset();
         }
     }
 
     /// Processes one block in place. On entry `main[c]` holds the input of channel c; on
-    /// exit it holds the main output: the sum of the sources with their gains, mute and solo.
-    /// `sources[s][c]` receives source s (only the buses and channels given are written; a
+    /// exit it holds the main output: the sum of the sources with their gains, mute and solo,
+    /// or, while [`EngineParams::bypass`] is on, the input delayed by
+    /// [`Self::latency_samples`] (with silent source buses; a toggle crossfades over
+    /// [`BYPASS_FADE_S`]). `sources[s][c]` receives source s (only the buses and channels given are written; a
     /// bus may have fewer channels than main, or be empty). All slices of `main` must have
     /// the same length (a block whose channels differ is left untouched and counted in
     /// [`Self::ragged_blocks`]); channels beyond [`Self::channels`] are left untouched.
@@ -248,6 +262,7 @@ impl Engine {
             let chunk = to_hop.min(len - done);
             let (p0, range) = (self.pos, done..done + chunk);
             self.gains.advance(self.params.effective_gains(), chunk);
+            let mix = self.fade.advance(self.params.bypass, chunk);
             let complement = self.complement;
             for c in 0..channels {
                 let out = &mut main[c][range.clone()];
@@ -263,6 +278,9 @@ impl Engine {
                 {
                     *r = *x;
                     *x = if y.is_normal() { y } else { 0.0 };
+                }
+                if mix != Mix::Wet {
+                    self.dry[..chunk].copy_from_slice(rest);
                 }
                 out.fill(0.0);
                 for s in (0..MAX_SOURCES).filter(|&s| s != complement) {
@@ -296,6 +314,9 @@ impl Engine {
                 // A source that was synthesized before a dictionary change may be the
                 // complement now: what it still had pending is part of the remainder.
                 self.output_ring[complement][c][p0..p0 + chunk].fill(0.0);
+                if mix != Mix::Wet {
+                    self.bypass_mix(mix, out, sources, c, range.clone());
+                }
             }
             self.pos += chunk;
             done += chunk;
@@ -306,6 +327,41 @@ impl Engine {
                 self.process_frame();
                 if let Some(d) = self.dict.as_deref() {
                     on_frame(&d.h);
+                }
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// Mixes one channel's chunk toward the bypass: the main output `out` toward the delayed
+    /// input (`self.dry`), every given bus toward silence, by the wet shares of the fade.
+    fn bypass_mix(
+        &self,
+        mix: Mix,
+        out: &mut [f32],
+        sources: &mut [&mut [&mut [f32]]],
+        c: usize,
+        range: std::ops::Range<usize>,
+    ) {
+        let dry = &self.dry[..out.len()];
+        if mix == Mix::Dry {
+            out.copy_from_slice(dry);
+            for s in 0..MAX_SOURCES {
+                if let Some(bus) = bus_range(sources, s, c, range.clone()) {
+                    bus.fill(0.0);
+                }
+            }
+            return;
+        }
+        let wet = self.fade.curve(out.len());
+        for ((o, &d), &w) in out.iter_mut().zip(dry).zip(wet) {
+            *o = flush(d + w * (*o - d));
+        }
+        for s in 0..MAX_SOURCES {
+            if let Some(bus) = bus_range(sources, s, c, range.clone()) {
+                for (b, &w) in bus.iter_mut().zip(wet) {
+                    *b = flush(w * *b);
                 }
             }
         }

@@ -22,6 +22,9 @@ pub struct EngineParams {
     pub mute: [bool; MAX_SOURCES],
     /// When any source is soloed, only soloed sources reach the main output.
     pub solo: [bool; MAX_SOURCES],
+    /// Host bypass: the main output is the input delayed by the latency, the source buses
+    /// are silent; a change crossfades (see `Engine::process`).
+    pub bypass: bool,
 }
 
 impl Default for EngineParams {
@@ -34,6 +37,7 @@ impl Default for EngineParams {
             gain: [1.0; MAX_SOURCES],
             mute: [false; MAX_SOURCES],
             solo: [false; MAX_SOURCES],
+            bypass: false,
         }
     }
 }

@@ -86,6 +86,9 @@ struct DictView {
     labels: Vec<String>,
     n_fft: usize,
     sample_rate: u32,
+    /// How the trainer mapped it to the session ("learned at 44100 Hz, mapped to 48000 Hz"),
+    /// or "".
+    mapping: String,
 }
 
 /// The editor's state between frames.
@@ -155,6 +158,7 @@ impl SeparatorApp {
                 labels: d.labels.clone(),
                 n_fft: d.n_fft,
                 sample_rate: d.sample_rate,
+                mapping: self.status.mapping_note(),
             },
             None => DictView {
                 key,
@@ -510,6 +514,17 @@ impl SeparatorApp {
                     ));
                 }
             });
+            if !self.dict.labels.is_empty() && !self.dict.mapping.is_empty() {
+                ui.label(
+                    RichText::new(&self.dict.mapping)
+                        .small()
+                        .color(Color32::from_gray(170)),
+                )
+                .on_hover_text(
+                    "The dictionary was learned at another sample rate: its templates are \
+                     mapped onto this session's frequencies. The project keeps the original.",
+                );
+            }
         });
     }
 
