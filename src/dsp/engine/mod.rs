@@ -34,6 +34,7 @@
 
 mod frame;
 mod gain;
+pub mod live;
 mod offline;
 mod params;
 mod prepared;
@@ -43,7 +44,8 @@ use rustfft::FftPlanner;
 
 use self::frame::SizePlan;
 use self::gain::GainSmoother;
-pub use self::offline::{process_in_blocks, run_offline};
+pub use self::live::{live_pair, LiveOptions, LiveRest, LiveWorker};
+pub use self::offline::{process_in_blocks, run_offline, run_offline_live};
 pub use self::params::EngineParams;
 pub use self::prepared::{assignment_by_labels, EngineError, PreparedDictionary};
 use super::window::squared_overlap;
