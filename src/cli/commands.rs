@@ -508,6 +508,15 @@ fn rest_realtime(
     opts.learner.n_free = a.rest_components;
     opts.learner.beta = known.beta;
     opts.learner.overlap = a.rest_overlap;
+    opts.exemplars = a.rest_exemplars;
+    opts.learner.window = a.rest_window.max(1);
+    opts.learner.refit_iters = a.rest_refit_iters;
+    opts.period = a.rest_period;
+    opts.delay = a.rest_delay;
+    opts.exemplar_penalty = a.rest_exemplar_penalty;
+    if !(opts.exemplar_penalty.is_finite() && opts.exemplar_penalty >= 0.0) {
+        bail!("--rest-exemplar-penalty must be 0 or more");
+    }
     semi_options(a.rest_components, known.beta, iterations, a.rest_overlap)?;
     let (live, mut worker, w_free) = live_pair(known.w.view(), spectrum.as_deref(), opts.clone())?;
     let (n_bins, kk) = known.w.dim();
