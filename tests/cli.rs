@@ -836,5 +836,8 @@ fn rest_source_sums_to_input_and_learn_given() {
     rt.push("--realtime".into());
     ok(&nmfsep(&rt));
     let err = sum_error(&mix, &[live.join("piano.wav"), live.join("bass.wav")]);
-    assert!(err < 1e-5, "live outputs differ from the input by {err:e} relative");
+    assert!(
+        err < 1e-5,
+        "live outputs differ from the input by {err:e} relative"
+    );
 }

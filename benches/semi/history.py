@@ -15,7 +15,7 @@ from methods import EPS, known_share
 
 def live_history(V, Wk, Vclip, kf=16, period=32, delay=32, iters=20, cap=5168, frame_iters=10,
                  mu=5.0, q0=0.75, odelta=0.05, seed=0, first_iters=None, known_mean=None,
-                 h_floor=1e-3, audio_init="audio", exemplars=0, ex_step=1, ex_sub=1.0):
+                 h_floor=1e-3, audio_init="audio", exemplars=0, ex_step=1, ex_sub=1.0, ex_pen=0.0):
     rng = np.random.default_rng(seed)
     F, N = V.shape; kk = Wk.shape[1]; K = kk + kf
     Wf = rng.random((F, kf)) + 0.1; Wf /= Wf.sum(0)
@@ -26,6 +26,7 @@ def live_history(V, Wk, Vclip, kf=16, period=32, delay=32, iters=20, cap=5168, f
     Hh = np.zeros((K, 0)); a0 = 0  # worker history H and index of its first frame
     pending = []
     flops = 0; nref = 0
+    e_cur = np.zeros(F)
     ring = []  # recent residual spectra (exemplar templates of the rest), newest last
     for t in range(N):
         while pending and pending[0][0] <= t:
@@ -41,7 +42,7 @@ def live_history(V, Wk, Vclip, kf=16, period=32, delay=32, iters=20, cap=5168, f
         h = np.maximum(h, 1e-12 * (h.max() + 1e-30))
         Yk[:, t] = Wk @ h[:kk]; Yr[:, t] = W[:, kk:] @ h[kk:]
         if exemplars:
-            r = np.maximum(v - ex_sub * Yk[:, t], 0) + 1e-9 * v.max()
+            r = np.maximum(v - ex_sub * Yk[:, t], 0) / (1 + ex_pen * e_cur) + 1e-9 * v.max()
             ring.append(r / r.sum()); ring = ring[-(exemplars * ex_step + 1):]
         # hand the frame to the worker
         hn = h[:K].copy()
@@ -54,6 +55,7 @@ def live_history(V, Wk, Vclip, kf=16, period=32, delay=32, iters=20, cap=5168, f
             Vh = V[:, a0:t + 1]; n = Vh.shape[1]
             q = known_share(Vh, c[:, None])
             e = np.clip(q - q0, 0, None) / (1 - q + odelta)
+            e_cur = e
             Wn = Wf_work.copy(); Hw = Hh.copy()
             # newly arrived frames: let free rows wake up
             Hw[kk:, -period:] = np.maximum(Hw[kk:, -period:], h_floor * Hw[:, -period:].max(0))

@@ -499,7 +499,10 @@ fn rest_realtime(
         })?;
     let names = known.sources();
     if names.len() + 1 > MAX_SOURCES {
-        bail!("--realtime --rest separates at most {} known sources and the rest", MAX_SOURCES - 1);
+        bail!(
+            "--realtime --rest separates at most {} known sources and the rest",
+            MAX_SOURCES - 1
+        );
     }
     let mut opts = LiveOptions {
         source: names.len(),

@@ -190,16 +190,16 @@ pub struct SeparateArgs {
     #[arg(long, default_value_t = 0.0)]
     pub rest_exemplar_penalty: f32,
     /// With --realtime: frames of the worker's history (its sliding window).
-    #[arg(long, default_value_t = 512, hide = true)]
+    #[arg(long, default_value_t = 256, hide = true)]
     pub rest_window: usize,
     /// With --realtime: frames between two refits of the worker.
-    #[arg(long, default_value_t = 32, hide = true)]
+    #[arg(long, default_value_t = 64, hide = true)]
     pub rest_period: usize,
     /// With --realtime: frames from the end of a refit's data to the frame it applies to.
     #[arg(long, default_value_t = 16, hide = true)]
     pub rest_delay: usize,
     /// With --realtime: multiplicative-update iterations per refit.
-    #[arg(long, default_value_t = 10, hide = true)]
+    #[arg(long, default_value_t = 5, hide = true)]
     pub rest_refit_iters: usize,
     /// Output folder (created if missing).
     #[arg(short, long)]

@@ -61,11 +61,12 @@ impl Default for LiveOptions {
         Self {
             source: 1,
             learner: OnlineOptions {
-                window: 512,
+                window: 256,
+                refit_iters: 5,
                 ..OnlineOptions::default()
             },
             exemplars: 4,
-            period: 32,
+            period: 64,
             delay: 16,
             exemplar_penalty: 0.0,
         }
@@ -320,7 +321,10 @@ impl LiveRest {
             }
         }
         if self.opts.period > 0 {
-            let buf = self.spare_frame.take().map_or_else(|| self.frames_pool.try_recv(), Ok);
+            let buf = self
+                .spare_frame
+                .take()
+                .map_or_else(|| self.frames_pool.try_recv(), Ok);
             match buf {
                 Ok(mut f) => {
                     f.index = self.frame;
