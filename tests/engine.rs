@@ -445,3 +445,93 @@ fn bypass_toggles_without_a_step() {
         );
     }
 }
+
+/// A source learned live (issue 8): the engine's frame work (exemplars, frame hand-over,
+/// template swap) and the worker's refits allocate nothing; template sets arrive and are
+/// applied; the outputs still add up to the delayed input.
+#[test]
+fn live_rest_processing_does_not_allocate_and_sums_to_input() {
+    use nmf_separator::dsp::engine::{live_pair, LiveOptions};
+    let known = random_dictionary(2048, 8, 1, 21);
+    let opts = LiveOptions {
+        source: 1,
+        period: 8,
+        delay: 2,
+        ..LiveOptions::default()
+    };
+    let (live, mut worker, w_free) = live_pair(known.w.view(), None, opts.clone()).unwrap();
+    let (bins, kk) = known.w.dim();
+    let k = kk + opts.learner.n_free + opts.exemplars;
+    let mut w = Array2::<f32>::from_elem((bins, k), 1.0 / bins as f32);
+    w.slice_mut(ndarray::s![.., ..kk]).assign(&known.w);
+    w.slice_mut(ndarray::s![.., kk..kk + opts.learner.n_free])
+        .assign(&w_free);
+    let dict = Dictionary {
+        w,
+        labels: (0..k)
+            .map(|i| if i < kk { "known" } else { "rest" }.to_string())
+            .collect(),
+        ..known.clone()
+    };
+    let assignment: Vec<usize> = (0..k).map(|i| usize::from(i >= kk)).collect();
+    let prepared = PreparedDictionary::new(&dict, &assignment)
+        .unwrap()
+        .with_live(live)
+        .unwrap();
+    let mut e = Engine::new(SR, 2);
+    e.set_dictionary(Some(Box::new(prepared)));
+    let input = noise(2, 40 * 512, 22);
+    let mut main = input.clone();
+    let mut src = vec![vec![vec![0.0f32; input[0].len()]; 2]; MAX_SOURCES];
+    // Blocks of one hop, sliced beforehand (the slice vectors allocate); the engine and the
+    // worker, polled after every block as the file driver does, run under assert_no_alloc.
+    let mut block_main: Vec<Vec<&mut [f32]>> = (0..40).map(|_| Vec::new()).collect();
+    for c in main.iter_mut() {
+        for (i, x) in c.chunks_mut(512).enumerate() {
+            block_main[i].push(x);
+        }
+    }
+    let mut block_src: Vec<Vec<Vec<&mut [f32]>>> = (0..40)
+        .map(|_| (0..MAX_SOURCES).map(|_| Vec::new()).collect())
+        .collect();
+    for (s, bus) in src.iter_mut().enumerate() {
+        for c in bus.iter_mut() {
+            for (i, x) in c.chunks_mut(512).enumerate() {
+                block_src[i][s].push(x);
+            }
+        }
+    }
+    let mut block_refs: Vec<Vec<&mut [&mut [f32]]>> = block_src
+        .iter_mut()
+        .map(|b| b.iter_mut().map(|c| c.as_mut_slice()).collect())
+        .collect();
+    let mut refits = 0;
+    assert_no_alloc(|| {
+        for (bm, bs) in block_main.iter_mut().zip(block_refs.iter_mut()) {
+            e.process(bm, bs);
+            refits += worker.poll();
+        }
+    });
+    drop(block_refs);
+    drop(block_src);
+    drop(block_main);
+    let src_out = src;
+    assert!(refits >= 3, "only {refits} refits");
+    let live = e.dictionary().unwrap().live().unwrap();
+    assert!(
+        live.applied() >= 3,
+        "only {} template sets applied",
+        live.applied()
+    );
+    assert_eq!(live.dropped_frames(), 0);
+    // Sources add up to the input delayed by the latency.
+    let lat = e.latency_samples();
+    let mut err = 0.0f32;
+    for c in 0..2 {
+        for i in lat..input[0].len() {
+            let sum = src_out[0][c][i] + src_out[1][c][i];
+            err = err.max((sum - input[c][i - lat]).abs());
+        }
+    }
+    assert!(err < 1e-4, "sources differ from the delayed input by {err}");
+}

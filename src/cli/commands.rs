@@ -381,9 +381,6 @@ fn separate_rest(
     mut dir: StagedDir,
     t0: Instant,
 ) -> Result<()> {
-    if a.realtime {
-        bail!("--realtime with --rest is not yet available (the engine's live learner is being integrated); run it offline");
-    }
     if a.channels == ChannelsArg::Independent {
         bail!("--rest fits the channels together; --channels independent is not available with it");
     }
@@ -394,6 +391,8 @@ fn separate_rest(
     let outputs: Vec<(String, Vec<Vec<f32>>)> = if sources.is_empty() {
         // Nothing known: the rest is the whole input.
         vec![(rest.to_string(), audio.channels.clone())]
+    } else if a.realtime {
+        rest_realtime(a, sources, rest, iterations, &audio)?
     } else {
         let (dict, spectrum) = load_known(sources)?;
         if spectrum.is_none() {
@@ -473,6 +472,91 @@ fn separate_rest(
         t0.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// `separate --realtime --rest`: the plugin's engine with the rest learned live, its worker
+/// run in audio time ([`dsp::engine::run_offline_live`]): deterministic.
+fn rest_realtime(
+    a: &SeparateArgs,
+    sources: &[(String, &Path)],
+    rest: &str,
+    iterations: usize,
+    audio: &Audio,
+) -> Result<Vec<(String, Vec<Vec<f32>>)>> {
+    use dsp::engine::{live_pair, run_offline_live, LiveOptions};
+    let (known, spectrum) = load_known(sources)?;
+    if spectrum.is_none() {
+        eprintln!("nmfsep: note: a dictionary has no H_mean (older file): the rest's penalty uses the templates' row sums instead of the clip's mean spectrum; relearn it for better results");
+    }
+    known
+        .check_matches(audio.sample_rate, known.n_fft)
+        .with_context(|| {
+            format!(
+                "{} does not fit {}",
+                sources[0].1.display(),
+                a.input.display()
+            )
+        })?;
+    let names = known.sources();
+    if names.len() + 1 > MAX_SOURCES {
+        bail!(
+            "--realtime --rest separates at most {} known sources and the rest",
+            MAX_SOURCES - 1
+        );
+    }
+    let mut opts = LiveOptions {
+        source: names.len(),
+        ..LiveOptions::default()
+    };
+    opts.learner.n_free = a.rest_components;
+    opts.learner.beta = known.beta;
+    opts.learner.overlap = a.rest_overlap;
+    opts.exemplars = a.rest_exemplars;
+    opts.learner.window = a.rest_window.max(1);
+    opts.learner.refit_iters = a.rest_refit_iters;
+    opts.period = a.rest_period;
+    opts.delay = a.rest_delay;
+    opts.exemplar_penalty = a.rest_exemplar_penalty;
+    if !(opts.exemplar_penalty.is_finite() && opts.exemplar_penalty >= 0.0) {
+        bail!("--rest-exemplar-penalty must be 0 or more");
+    }
+    semi_options(a.rest_components, known.beta, iterations, a.rest_overlap)?;
+    let (live, mut worker, w_free) = live_pair(known.w.view(), spectrum.as_deref(), opts.clone())?;
+    let (n_bins, kk) = known.w.dim();
+    let k = kk + opts.learner.n_free + opts.exemplars;
+    let mut w = Array2::<f32>::from_elem((n_bins, k), 1.0 / n_bins as f32);
+    w.slice_mut(ndarray::s![.., ..kk]).assign(&known.w);
+    w.slice_mut(ndarray::s![.., kk..kk + opts.learner.n_free])
+        .assign(&w_free);
+    let mut labels = known.labels.clone();
+    labels.resize(k, rest.to_string());
+    let dict = Dictionary {
+        w,
+        labels,
+        ..known.clone()
+    };
+    let mut assignment = known.source_assignment(MAX_SOURCES);
+    assignment.resize(k, names.len());
+    let prepared = PreparedDictionary::new(&dict, &assignment)?.with_live(live)?;
+    let mut engine = Engine::new(audio.sample_rate as f32, audio.n_channels());
+    engine.set_dictionary(Some(Box::new(prepared)));
+    engine.set_params(&EngineParams {
+        iterations,
+        mask_power: a.mask_power,
+        sparsity: a.sparsity,
+        ..EngineParams::default()
+    });
+    engine.reset();
+    let (_, buses) = run_offline_live(&mut engine, &audio.channels, &mut worker);
+    let l = engine.dictionary().and_then(|d| d.live());
+    eprintln!(
+        "nmfsep: live rest: {} refits applied, {} frames dropped",
+        l.map_or(0, |l| l.applied()),
+        l.map_or(0, |l| l.dropped_frames())
+    );
+    let mut out: Vec<(String, Vec<Vec<f32>>)> = names.into_iter().zip(buses.clone()).collect();
+    out.push((rest.to_string(), buses[out.len()].clone()));
+    Ok(out)
 }
 
 fn check_png(p: Option<&Path>) -> Result<()> {

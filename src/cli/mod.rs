@@ -181,6 +181,27 @@ pub struct SeparateArgs {
     /// dominate (0 = plain semi-supervised fit).
     #[arg(long, default_value_t = 5.0)]
     pub rest_overlap: f32,
+    /// With --realtime: recent-residual exemplar templates of the --rest source (the
+    /// residuals of the last frames, which follow a sound the learned templates have not
+    /// seen yet; 0 = learned templates only).
+    #[arg(long, default_value_t = 4)]
+    pub rest_exemplars: usize,
+    /// With --realtime: weight of the overlap penalty on the exemplars (they are divided by
+    /// 1 + weight * e in the bins the sources dominate).
+    #[arg(long, default_value_t = 0.0)]
+    pub rest_exemplar_penalty: f32,
+    /// With --realtime: frames of the worker's history (its sliding window).
+    #[arg(long, default_value_t = 256, hide = true)]
+    pub rest_window: usize,
+    /// With --realtime: frames between two refits of the worker.
+    #[arg(long, default_value_t = 64, hide = true)]
+    pub rest_period: usize,
+    /// With --realtime: frames from the end of a refit's data to the frame it applies to.
+    #[arg(long, default_value_t = 16, hide = true)]
+    pub rest_delay: usize,
+    /// With --realtime: multiplicative-update iterations per refit.
+    #[arg(long, default_value_t = 5, hide = true)]
+    pub rest_refit_iters: usize,
     /// Output folder (created if missing).
     #[arg(short, long)]
     pub output: PathBuf,

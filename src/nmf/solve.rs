@@ -287,6 +287,29 @@ impl FrameSolver {
         &self.wt[k * self.n_bins..(k + 1) * self.n_bins]
     }
 
+    /// Replaces template `k` by `column` (n_bins, entries floored at [`EPS`]) in every copy the
+    /// solver keeps (transposed, blocked, column sum). Does not allocate: the live learner
+    /// swaps its templates in through here on the audio thread.
+    ///
+    /// # Panics
+    /// If `k >= K` or `column` does not have n_bins values.
+    pub fn set_template(&mut self, k: usize, column: &[f32]) {
+        let (n, kk) = (self.n_bins, self.k);
+        assert!(k < kk && column.len() == n, "set_template: shape");
+        let row = &mut self.wt[k * n..(k + 1) * n];
+        let mut sum = 0.0f32;
+        for (o, &x) in row.iter_mut().zip(column) {
+            *o = if x.is_finite() { x.max(EPS) } else { EPS };
+            sum += *o;
+        }
+        self.colsum[k] = sum;
+        let full = n - n % BLOCK;
+        for b in 0..full / BLOCK {
+            self.wb[(b * kk + k) * BLOCK..(b * kk + k + 1) * BLOCK]
+                .copy_from_slice(&self.wt[k * n + b * BLOCK..k * n + (b + 1) * BLOCK]);
+        }
+    }
+
     /// Updates `h` (K; the previous frame's activations in, this frame's out) for the frame
     /// `v` (n_bins, non-negative) with `iterations` steps of the solver's [`SolveRule`] and L1
     /// penalty `sparsity` on h. A flat start ignores the incoming h.

@@ -99,6 +99,9 @@ impl Engine {
 
         let params = self.params;
         d.solver.set_rule(params.solve_rule);
+        if let Some(live) = d.live.as_mut() {
+            live.before_frame(&mut d.solver);
+        }
         d.solver
             .solve(mag, &mut d.h, params.iterations, params.sparsity);
         let used = d.used;
@@ -113,6 +116,11 @@ impl Engine {
         ];
         let groups: [&[usize]; MAX_SOURCES] = std::array::from_fn(|s| d.groups[s].as_slice());
         d.solver.group_models(&d.h, &groups, &mut refs);
+        if let Some(live) = d.live.as_mut() {
+            // The residual of the known sources becomes the rest's newest exemplar (for the
+            // next frame; this frame's models are computed already).
+            live.after_frame(&mut d.solver, mag, &d.h, &refs, &used);
+        }
         // Sources without components take no part in the masks.
         let mut active: [&mut [f32]; MAX_SOURCES] = Default::default();
         let mut count = 0;

@@ -37,6 +37,7 @@
 mod bypass;
 mod frame;
 mod gain;
+pub mod live;
 mod offline;
 mod params;
 mod prepared;
@@ -48,7 +49,8 @@ pub use self::bypass::BYPASS_FADE_S;
 use self::bypass::{BypassFade, Mix};
 use self::frame::SizePlan;
 use self::gain::GainSmoother;
-pub use self::offline::{process_in_blocks, run_offline};
+pub use self::live::{live_pair, LiveOptions, LiveRest, LiveWorker};
+pub use self::offline::{process_in_blocks, run_offline, run_offline_live};
 pub use self::params::EngineParams;
 pub use self::prepared::{assignment_by_labels, EngineError, PreparedDictionary};
 use super::window::squared_overlap;

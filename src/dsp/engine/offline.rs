@@ -2,6 +2,7 @@
 //! the CLI's `separate --realtime`, the tests and the benchmarks. These allocate; the engine
 //! itself does not.
 
+use super::live::LiveWorker;
 use super::{Engine, MAX_SOURCES};
 
 /// Runs `engine` over whole signals in blocks of `block` samples, as a host would, and
@@ -24,6 +25,51 @@ pub fn run_offline(
         })
         .collect();
     let (mut main, mut src) = process_in_blocks(engine, main, block);
+    let cut = |v: &mut Vec<f32>| {
+        v.drain(..latency);
+    };
+    main.iter_mut().for_each(cut);
+    src.iter_mut().flatten().for_each(cut);
+    (main, src)
+}
+
+/// [`run_offline`] for an engine with a source learned live, with its `worker` run in audio
+/// time: the engine goes one hop at a time and the worker takes the frames and refits after
+/// every hop, so every template set applies exactly at the frame it is stamped for and the
+/// output is the same on every run. Allocates (it is the offline driver).
+pub fn run_offline_live(
+    engine: &mut Engine,
+    audio: &[Vec<f32>],
+    worker: &mut LiveWorker,
+) -> (Vec<Vec<f32>>, Vec<Vec<Vec<f32>>>) {
+    let len = audio.first().map_or(0, |c| c.len());
+    let latency = engine.latency_samples();
+    let total = len + latency;
+    let hop = engine.hop;
+    let mut main: Vec<Vec<f32>> = audio
+        .iter()
+        .map(|c| {
+            let mut v = c.clone();
+            v.resize(total, 0.0);
+            v
+        })
+        .collect();
+    let mut src = vec![vec![vec![0.0f32; total]; main.len()]; MAX_SOURCES];
+    let mut start = 0;
+    while start < total {
+        // Up to the next frame boundary of the stream.
+        let end = (start + hop - engine.pos % hop).min(total);
+        let mut m: Vec<&mut [f32]> = main.iter_mut().map(|c| &mut c[start..end]).collect();
+        let mut buses: Vec<Vec<&mut [f32]>> = src
+            .iter_mut()
+            .map(|b| b.iter_mut().map(|c| &mut c[start..end]).collect())
+            .collect();
+        let mut bus_refs: Vec<&mut [&mut [f32]]> =
+            buses.iter_mut().map(|b| b.as_mut_slice()).collect();
+        engine.process(&mut m, &mut bus_refs);
+        worker.poll();
+        start = end;
+    }
     let cut = |v: &mut Vec<f32>| {
         v.drain(..latency);
     };

@@ -4,6 +4,7 @@
 //! from. Built off the audio thread ([`PreparedDictionary::new`] allocates); the engine only
 //! reads it.
 
+use super::live::LiveRest;
 use super::MAX_SOURCES;
 use crate::nmf::{Dictionary, FrameGeometry, FrameSolver, GeometryError};
 
@@ -35,6 +36,8 @@ pub struct PreparedDictionary {
     pub(super) used: [bool; MAX_SOURCES],
     /// The components of each source, in order.
     pub(super) groups: [Vec<usize>; MAX_SOURCES],
+    /// The audio side of a source learned live, if any ([`super::live`]).
+    pub(super) live: Option<LiveRest>,
 }
 
 impl PreparedDictionary {
@@ -75,7 +78,32 @@ impl PreparedDictionary {
             exponent: dict.spectrogram.exponent(),
             used,
             groups,
+            live: None,
         })
+    }
+
+    /// Attaches a source learned live: its components must be the dictionary's last
+    /// `live.n_components()` ones, after exactly `live.k_known()` others, all assigned to
+    /// `live.source()`. The exemplar templates start flat. Allocates nothing more.
+    ///
+    /// # Errors
+    /// [`EngineError::Dictionary`] if the layout does not match.
+    pub fn with_live(mut self, mut live: LiveRest) -> Result<Self, EngineError> {
+        let k = self.h.len();
+        let (kk, kr, s) = (live.k_known(), live.n_components(), live.source());
+        if kk + kr != k || s >= MAX_SOURCES || self.groups[s] != (kk..k).collect::<Vec<_>>() {
+            return Err(EngineError::Dictionary(format!(
+                "the live source {s} needs components {kk}..{k} of {k}, and only those"
+            )));
+        }
+        live.reset(&mut self.solver);
+        self.live = Some(live);
+        Ok(self)
+    }
+
+    /// The live source's audio side, if any.
+    pub fn live(&self) -> Option<&LiveRest> {
+        self.live.as_ref()
     }
 
     /// Prepares `dict`, assigning components to sources by label
@@ -109,6 +137,9 @@ impl PreparedDictionary {
     pub(super) fn reset(&mut self) {
         let k = self.h.len() as f32;
         self.h.iter_mut().for_each(|x| *x = 1.0 / k);
+        if let Some(l) = self.live.as_mut() {
+            l.reset(&mut self.solver);
+        }
     }
 }
 

@@ -1,0 +1,120 @@
+//! `nmfsep separate --realtime --rest` (issue 8): the known source's dictionary learned from
+//! its train clip, the rest learned live by the engine (exemplars on the audio thread,
+//! worker refits run in audio time by the file driver), scored by SI-SDR against the stems
+//! on the 5 s excerpts examples/speech_noise and examples/drums_guitar (the first 5 s of the
+//! bench's A_speech_noise and A_drums_guitar). Thresholds: measured values (in each test's
+//! doc) less about 0.5 dB. The outputs must add up to the input and be the same on every run.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use nmf_separator::audio::read_audio;
+use nmf_separator::metrics::si_sdr;
+
+fn example(case: &str, rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(case)
+        .join(rel)
+}
+
+fn nmfsep(args: &[String]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_nmfsep"))
+        .args(args)
+        .output()
+        .expect("run nmfsep");
+    assert!(
+        out.status.success(),
+        "nmfsep failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    out
+}
+
+fn mono(path: &Path) -> Vec<f32> {
+    read_audio(path)
+        .unwrap_or_else(|e| panic!("{path:?}: {e}"))
+        .channels
+        .remove(0)
+}
+
+/// Learns the known source, separates the mixture live, returns (known SI-SDR, rest SI-SDR,
+/// largest |known + rest - mix|, the two outputs).
+fn run(case: &str, known: &str, rest: &str, dir: &Path) -> (f64, f64, f32, Vec<Vec<f32>>) {
+    let dict = dir.join(format!("{known}.npz"));
+    let p = |p: PathBuf| p.display().to_string();
+    nmfsep(&[
+        "learn".into(),
+        p(example(case, &format!("train/{known}.wav"))),
+        "-k".into(),
+        "16".into(),
+        "--beta".into(),
+        "1".into(),
+        "-o".into(),
+        p(dict.clone()),
+    ]);
+    let out = dir.join("out");
+    nmfsep(&[
+        "separate".into(),
+        p(example(case, "mix.wav")),
+        "--source".into(),
+        format!("{known}={}", dict.display()),
+        "--rest".into(),
+        rest.into(),
+        "--realtime".into(),
+        "-o".into(),
+        p(out.clone()),
+    ]);
+    let mix = mono(&example(case, "mix.wav"));
+    let (k, r) = (
+        mono(&out.join(format!("{known}.wav"))),
+        mono(&out.join(format!("{rest}.wav"))),
+    );
+    let err = mix
+        .iter()
+        .zip(k.iter().zip(&r))
+        .map(|(&x, (&a, &b))| (a + b - x).abs())
+        .fold(0.0f32, f32::max);
+    let sk = si_sdr(&mono(&example(case, &format!("stems/{known}.wav"))), &k);
+    let sr = si_sdr(&mono(&example(case, &format!("stems/{rest}.wav"))), &r);
+    (sk, sr, err, vec![k, r])
+}
+
+/// A_speech_noise excerpt, noise known, speech learned live. Measured (2026-12-02): SI-SDR
+/// noise 10.05 dB, speech 10.75 dB (without the exemplars, `--rest-exemplars 0`, the full case
+/// falls from 11.6 to 4.6 dB median SDR, so these bounds do tell the methods apart).
+#[test]
+fn live_rest_separates_speech_from_known_noise() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (sn, ss, err, outs) = run("speech_noise", "noise", "speech", tmp.path());
+    eprintln!("speech_noise live: SI-SDR noise {sn:.2} dB, speech {ss:.2} dB, sum error {err:e}");
+    assert!(err < 1e-4, "outputs do not add up to the input: {err:e}");
+    assert!(
+        sn > NOISE_MIN && ss > SPEECH_MIN,
+        "noise {sn:.2}, speech {ss:.2}"
+    );
+    // Deterministic: a second run gives the same samples.
+    let again = tempfile::tempdir().unwrap();
+    let (_, _, _, outs2) = run("speech_noise", "noise", "speech", again.path());
+    assert_eq!(outs, outs2, "two runs differ");
+}
+
+/// A_drums_guitar excerpt, drums known, guitar learned live. Measured (2026-12-02): SI-SDR
+/// drums 11.14 dB, guitar 13.22 dB.
+#[test]
+fn live_rest_separates_guitar_from_known_drums() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (sd, sg, err, _) = run("drums_guitar", "drums", "guitar", tmp.path());
+    eprintln!("drums_guitar live: SI-SDR drums {sd:.2} dB, guitar {sg:.2} dB, sum error {err:e}");
+    assert!(err < 1e-4, "outputs do not add up to the input: {err:e}");
+    assert!(
+        sd > DRUMS_MIN && sg > GUITAR_MIN,
+        "drums {sd:.2}, guitar {sg:.2}"
+    );
+}
+
+const NOISE_MIN: f64 = 9.4;
+const SPEECH_MIN: f64 = 10.1;
+const DRUMS_MIN: f64 = 10.7;
+const GUITAR_MIN: f64 = 12.7;
