@@ -23,8 +23,10 @@ pub struct FitOptions {
     pub beta: f32,
     /// Maximum number of iterations (one H update then one W update each).
     pub max_iter: usize,
-    /// Stop when the cost decrease between two evaluations, relative to the initial cost, is
-    /// below this (the criterion of scikit-learn's MU solver). 0 runs every iteration.
+    /// Stop when the decrease of the cost D between two evaluations (every 10 iterations),
+    /// relative to the initial cost, is below this. 0 runs every iteration. Not scikit-learn's
+    /// rule, which tests the same ratio on sqrt(2 D) and so stops later (BENCHMARKS.md,
+    /// "Held-out discrepancy").
     pub tol: f64,
     /// Seed of the initialization; the fit is deterministic for a given seed.
     pub seed: u64,
