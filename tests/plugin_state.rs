@@ -176,6 +176,7 @@ fn parameter_ids_are_stable() {
         "iterations",
         "mask_power",
         "sparsity",
+        "solver",
         "capture_target",
         "capture",
     ]

@@ -1,8 +1,8 @@
 //! `nmfsep separate --realtime --rest` (issue 8): the known source's dictionary learned from
 //! its train clip, the rest learned live by the engine (exemplars on the audio thread,
 //! worker refits run in audio time by the file driver), scored by SI-SDR against the stems
-//! on the 5 s excerpts examples/speech_noise and examples/drums_guitar (the first 5 s of the
-//! bench's A_speech_noise and A_drums_guitar). Thresholds: measured values (in each test's
+//! on the excerpts examples/speech_noise (5 s) and examples/drums_guitar (7 s) (the start of
+//! the bench's A_speech_noise and A_drums_guitar). Thresholds: measured values (in each test's
 //! doc) less about 0.5 dB. The outputs must add up to the input and be the same on every run.
 
 use std::path::{Path, PathBuf};
@@ -100,8 +100,8 @@ fn live_rest_separates_speech_from_known_noise() {
     assert_eq!(outs, outs2, "two runs differ");
 }
 
-/// A_drums_guitar excerpt, drums known, guitar learned live. Measured (2026-12-02): SI-SDR
-/// drums 11.14 dB, guitar 13.22 dB.
+/// A_drums_guitar excerpt (7 s, train clip 6 s), drums known, guitar learned live. Measured
+/// (2026-12-02): SI-SDR drums 10.82 dB, guitar 13.14 dB (on the first 5 s: 11.14, 13.22).
 #[test]
 fn live_rest_separates_guitar_from_known_drums() {
     let tmp = tempfile::tempdir().unwrap();
@@ -116,5 +116,5 @@ fn live_rest_separates_guitar_from_known_drums() {
 
 const NOISE_MIN: f64 = 9.4;
 const SPEECH_MIN: f64 = 10.1;
-const DRUMS_MIN: f64 = 10.7;
+const DRUMS_MIN: f64 = 10.3;
 const GUITAR_MIN: f64 = 12.7;
