@@ -13,24 +13,9 @@ pub fn run_offline(
     audio: &[Vec<f32>],
     block: usize,
 ) -> (Vec<Vec<f32>>, Vec<Vec<Vec<f32>>>) {
-    let len = audio.first().map_or(0, |c| c.len());
     let latency = engine.latency_samples();
-    let total = len + latency;
-    let channels = audio.len();
-    let main: Vec<Vec<f32>> = (0..channels)
-        .map(|c| {
-            let mut v = audio[c].clone();
-            v.resize(total, 0.0);
-            v
-        })
-        .collect();
-    let (mut main, mut src) = process_in_blocks(engine, main, block);
-    let cut = |v: &mut Vec<f32>| {
-        v.drain(..latency);
-    };
-    main.iter_mut().for_each(cut);
-    src.iter_mut().flatten().for_each(cut);
-    (main, src)
+    let (main, src) = process_in_blocks(engine, padded(audio, latency), block);
+    latency_compensated(main, src, latency)
 }
 
 /// [`run_offline`] for an engine with a source learned live, with its `worker` run in audio
@@ -42,34 +27,51 @@ pub fn run_offline_live(
     audio: &[Vec<f32>],
     worker: &mut LiveWorker,
 ) -> (Vec<Vec<f32>>, Vec<Vec<Vec<f32>>>) {
-    let len = audio.first().map_or(0, |c| c.len());
     let latency = engine.latency_samples();
-    let total = len + latency;
     let hop = engine.hop;
-    let mut main: Vec<Vec<f32>> = audio
+    let (main, src) = drive(
+        engine,
+        padded(audio, latency),
+        // Up to the next frame boundary of the stream.
+        |e, start| start + hop - e.pos % hop,
+        || {
+            worker.poll();
+        },
+    );
+    latency_compensated(main, src, latency)
+}
+
+/// Runs `engine` over whole signals `main[channel]` in blocks of `block` samples, as a host
+/// would, without latency compensation: returns the main output (in place of the input) and
+/// every source bus, `sources[source][channel]`. Allocates (it is an offline driver).
+pub fn process_in_blocks(
+    engine: &mut Engine,
+    main: Vec<Vec<f32>>,
+    block: usize,
+) -> (Vec<Vec<f32>>, Vec<Vec<Vec<f32>>>) {
+    let block = block.max(1);
+    drive(engine, main, |_, start| start + block, || {})
+}
+
+/// The input with `latency` zeros appended to every channel, so the delayed output is whole.
+fn padded(audio: &[Vec<f32>], latency: usize) -> Vec<Vec<f32>> {
+    audio
         .iter()
         .map(|c| {
-            let mut v = c.clone();
-            v.resize(total, 0.0);
+            let mut v = Vec::with_capacity(c.len() + latency);
+            v.extend_from_slice(c);
+            v.resize(c.len() + latency, 0.0);
             v
         })
-        .collect();
-    let mut src = vec![vec![vec![0.0f32; total]; main.len()]; MAX_SOURCES];
-    let mut start = 0;
-    while start < total {
-        // Up to the next frame boundary of the stream.
-        let end = (start + hop - engine.pos % hop).min(total);
-        let mut m: Vec<&mut [f32]> = main.iter_mut().map(|c| &mut c[start..end]).collect();
-        let mut buses: Vec<Vec<&mut [f32]>> = src
-            .iter_mut()
-            .map(|b| b.iter_mut().map(|c| &mut c[start..end]).collect())
-            .collect();
-        let mut bus_refs: Vec<&mut [&mut [f32]]> =
-            buses.iter_mut().map(|b| b.as_mut_slice()).collect();
-        engine.process(&mut m, &mut bus_refs);
-        worker.poll();
-        start = end;
-    }
+        .collect()
+}
+
+/// Drops the first `latency` samples of every output, so they line up with the input.
+fn latency_compensated(
+    mut main: Vec<Vec<f32>>,
+    mut src: Vec<Vec<Vec<f32>>>,
+    latency: usize,
+) -> (Vec<Vec<f32>>, Vec<Vec<Vec<f32>>>) {
     let cut = |v: &mut Vec<f32>| {
         v.drain(..latency);
     };
@@ -78,20 +80,19 @@ pub fn run_offline_live(
     (main, src)
 }
 
-/// Runs `engine` over whole signals `main[channel]` in blocks of `block` samples, as a host
-/// would, without latency compensation: returns the main output (in place of the input) and
-/// every source bus, `sources[source][channel]`. Allocates (it is an offline driver).
-pub fn process_in_blocks(
+/// The block loop of the drivers: `next_end(engine, start)` says where the block starting at
+/// `start` ends (clamped to the signal), `after_block` runs after every `process` call.
+fn drive(
     engine: &mut Engine,
     mut main: Vec<Vec<f32>>,
-    block: usize,
+    mut next_end: impl FnMut(&Engine, usize) -> usize,
+    mut after_block: impl FnMut(),
 ) -> (Vec<Vec<f32>>, Vec<Vec<Vec<f32>>>) {
     let total = main.first().map_or(0, |c| c.len());
     let mut src = vec![vec![vec![0.0f32; total]; main.len()]; MAX_SOURCES];
-    let block = block.max(1);
     let mut start = 0;
     while start < total {
-        let end = (start + block).min(total);
+        let end = next_end(engine, start).min(total);
         let mut m: Vec<&mut [f32]> = main.iter_mut().map(|c| &mut c[start..end]).collect();
         let mut buses: Vec<Vec<&mut [f32]>> = src
             .iter_mut()
@@ -100,6 +101,7 @@ pub fn process_in_blocks(
         let mut bus_refs: Vec<&mut [&mut [f32]]> =
             buses.iter_mut().map(|b| b.as_mut_slice()).collect();
         engine.process(&mut m, &mut bus_refs);
+        after_block();
         start = end;
     }
     (main, src)
