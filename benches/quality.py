@@ -2,14 +2,17 @@
 """Separation quality of nmfsep against the scikit-learn baseline, side by side in one run.
 
     python3 benches/quality.py [--bench ../shared/bench] [--k 16] [--beta 1] [--realtime-iters 10]
-                               [--nmfsep target/release/nmfsep] [--cases A_piano_bass ...]
+                               [--solvers default,warm+mu] [--nmfsep target/release/nmfsep]
+                               [--cases A_piano_bass ...]
 
 For every case of the bench: `nmfsep learn` on each train/<source>.wav (K components, beta),
 `nmfsep separate` of mix.wav (offline, 200 iterations) and `nmfsep separate --realtime`
-(the plugin's engine, causal), then `baseline_nmf.py --method supervised` with the same K
+(the plugin's engine, causal) once per solver rule of --solvers ("default" runs without
+--solver; "warm+mu" is version 1's rule), then `baseline_nmf.py --method supervised` with the same K
 and beta (scikit-learn MU, librosa STFT), each scored by the bench's `evaluate.py`
-(BSS Eval v3 via mir_eval, plus SI-SDR). Prints a Markdown table of median SDR over sources
-and the JSON of every score to --json.
+(BSS Eval v3 via mir_eval, plus SI-SDR). Prints a Markdown table of median SDR over sources,
+with issue 9's goal per case (max(offline - 0.2 dB, FluCoMa's real-time figure where the issue
+gives one)), and the JSON of every score to --json.
 Needs the bench's Python requirements (numpy, scipy, soundfile, librosa, scikit-learn, mir_eval).
 """
 import argparse
@@ -20,6 +23,11 @@ import subprocess
 import sys
 import tempfile
 import time
+
+
+# FluCoMa's NMFFilter algorithm frame by frame on the same K = 16 dictionaries (median SDR, dB),
+# as issue 9 reports it.
+FLUCOMA = {"A_piano_bass": 8.06, "A_drums_guitar": 9.77, "A_speech_noise": 12.36}
 
 
 def run(cmd, **kw):
@@ -42,10 +50,13 @@ def main():
     ap.add_argument("--beta", type=float, default=1.0)
     ap.add_argument("--realtime-iters", type=int, default=10)
     ap.add_argument("--block", type=int, default=512)
+    ap.add_argument("--solvers", default="default,warm+mu",
+                    help="comma-separated real-time solver rules ('default': no --solver flag)")
     ap.add_argument("--cases", nargs="*")
     ap.add_argument("--json", default=None, help="write all scores here")
     ap.add_argument("--no-baseline", action="store_true")
     a = ap.parse_args()
+    solvers = [x.strip() for x in a.solvers.split(",") if x.strip()]
 
     bench = os.path.abspath(a.bench)
     cases = sorted(glob.glob(os.path.join(bench, "cases", "A_*")))
@@ -65,12 +76,16 @@ def main():
                                 "--beta", str(a.beta), "-o", npz])
                 args += ["--source", f"{s}={npz}"]
             mix = os.path.join(case, "mix.wav")
-            off, rt, sk = (os.path.join(tmp, d) for d in ("offline", "realtime", "sklearn"))
+            off, sk = (os.path.join(tmp, d) for d in ("offline", "sklearn"))
             t_off = run([a.nmfsep, "separate", mix, *args, "-o", off])
-            t_rt = run([a.nmfsep, "separate", mix, *args, "-o", rt, "--realtime", "--block", str(a.block),
-                        "--iterations", str(a.realtime_iters)])
-            r = {"offline": evaluate(bench, case, off), "realtime": evaluate(bench, case, rt),
-                 "time_s": {"learn": round(t_learn, 2), "separate": round(t_off, 2), "realtime": round(t_rt, 2)}}
+            r = {"offline": evaluate(bench, case, off), "time_s": {"learn": round(t_learn, 2), "separate": round(t_off, 2)}}
+            for solver in solvers:
+                rt = os.path.join(tmp, "realtime-" + solver.replace("+", "_").replace(":", "_").replace("@", "_"))
+                flag = [] if solver == "default" else ["--solver", solver]
+                t_rt = run([a.nmfsep, "separate", mix, *args, "-o", rt, "--realtime", "--block", str(a.block),
+                            "--iterations", str(a.realtime_iters), *flag])
+                r["realtime " + solver] = evaluate(bench, case, rt)
+                r["time_s"]["realtime " + solver] = round(t_rt, 2)
             if not a.no_baseline:
                 t_sk = run([sys.executable, os.path.join(bench, "baseline_nmf.py"), case, sk, "--method", "supervised",
                             "--beta", str(a.beta), "--k", str(a.k)])
@@ -78,21 +93,28 @@ def main():
                 r["time_s"]["sklearn_total"] = round(t_sk, 2)
         results[name] = r
         med = lambda key, m="SDR": r[key]["median"][m] if key in r else float("nan")
-        rows.append((name, med("sklearn"), med("offline"), med("realtime"), med("sklearn", "SI-SDR"), med("offline", "SI-SDR"),
-                     med("realtime", "SI-SDR"), r["time_s"]))
-        print(f"{name}: sklearn {med('sklearn'):.2f} dB, nmfsep offline {med('offline'):.2f} dB, realtime {med('realtime'):.2f} dB",
-              file=sys.stderr)
+        rts = ["realtime " + x for x in solvers]
+        goal = max(med("offline") - 0.2, FLUCOMA.get(name, float("-inf")))
+        rows.append((name, [med("sklearn"), med("offline"), *(med(k) for k in rts), goal, med("sklearn", "SI-SDR"),
+                            med("offline", "SI-SDR"), *(med(k, "SI-SDR") for k in rts)], r["time_s"]))
+        print(f"{name}: sklearn {med('sklearn'):.2f} dB, nmfsep offline {med('offline'):.2f} dB, "
+              + ", ".join(f"{k} {med(k):.2f} dB" for k in rts) + f", goal {goal:.2f} dB", file=sys.stderr)
 
     print(f"Median over sources, dB. Supervised: K={a.k} per source, beta={a.beta}, n_fft 2048, hop 512, "
-          f"200 iterations; realtime: {a.realtime_iters} iterations per frame, blocks of {a.block}.\n")
-    print("| case | SDR sklearn | SDR nmfsep offline | SDR nmfsep realtime | SI-SDR sklearn | SI-SDR offline | SI-SDR realtime |")
-    print("|---|---|---|---|---|---|---|")
-    for n, *v, _ in rows:
+          f"200 iterations; realtime: {a.realtime_iters} iterations per frame, blocks of {a.block}. Goal: "
+          "max(offline - 0.2, FluCoMa's figure in issue 9).\n")
+    rt_cols = [f"realtime {x}" for x in solvers]
+    head = ["SDR sklearn", "SDR offline", *(f"SDR {c}" for c in rt_cols), "goal", "SI-SDR sklearn", "SI-SDR offline",
+            *(f"SI-SDR {c}" for c in rt_cols)]
+    print("| case | " + " | ".join(head) + " |")
+    print("|---" * (len(head) + 1) + "|")
+    for n, v, _ in rows:
         print(f"| {n} | " + " | ".join(f"{x:.2f}" for x in v) + " |")
-    print("\n| case | learn (s) | separate (s) | realtime (s) | sklearn learn+separate (s) |")
-    print("|---|---|---|---|---|")
-    for n, *_, t in rows:
-        print(f"| {n} | {t['learn']} | {t['separate']} | {t['realtime']} | {t.get('sklearn_total', '-')} |")
+    tcols = ["learn", "separate", *rt_cols]
+    print("\n| case | " + " | ".join(f"{c} (s)" for c in tcols) + " | sklearn learn+separate (s) |")
+    print("|---" * (len(tcols) + 2) + "|")
+    for n, _, t in rows:
+        print(f"| {n} | " + " | ".join(str(t[c]) for c in tcols) + f" | {t.get('sklearn_total', '-')} |")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=1)
