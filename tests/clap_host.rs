@@ -996,19 +996,24 @@ fn saved_rest(host: &mut Host) -> Option<Dictionary> {
     serde_json::from_str(state["fields"]["rest_templates"].as_str()?).expect("rest_templates")
 }
 
-/// SI-SDR bound of the speech learned live through the host (examples/speech_noise, noise
-/// captured as Source 1, the mix played once at real time, Source 2 learned live with no
-/// further step). Measured: see the test's doc.
-const LIVE_SPEECH_MIN_SI_SDR_DB: f64 = 8.0;
+/// SI-SDR bounds through the host on examples/speech_noise (noise captured as Source 1, the
+/// mix played twice at real time, Source 2 learned live with no further step): the speech
+/// on the first pass (measured 9.60, 9.93, 10.02, 9.93 dB over four runs; the worker thread
+/// runs in wall time, so runs differ a little), the speech on the second pass, with the
+/// templates learned in the first (11.02, 11.41, 11.52, 11.41 dB), and the noise on the
+/// first pass (8.92, 9.25, 9.35, 9.25 dB).
+const LIVE_SPEECH_MIN_SI_SDR_DB: f64 = 9.0;
+const LIVE_SPEECH_SECOND_PASS_MIN_SI_SDR_DB: f64 = 10.5;
+const LIVE_NOISE_MIN_SI_SDR_DB: f64 = 8.4;
 
 /// Issue 8 through the host: only the noise of examples/speech_noise is captured (its train
 /// clip, as Source 1); the mix, played at real time, comes out with the speech on Source 2
 /// (the first empty source, learned live: no further step). The buses add up to the input,
 /// Sources 3 and 4 are silent, the learned templates are in the saved state, and the
-/// `freeze` parameter stops them changing. `process()` allocates nothing
-/// (`assert_process_allocs` in the bundle). Measured here: the speech's SI-SDR in the doc
-/// of [`LIVE_SPEECH_MIN_SI_SDR_DB`]; the CLI's `--realtime` path on the same excerpt gives
-/// 10.75 dB (tests/semi_live.rs).
+/// `freeze` parameter stops them changing (and turning it off resumes the learning).
+/// `process()` allocates nothing (`assert_process_allocs` in the bundle). Measured here: the
+/// doc of [`LIVE_SPEECH_MIN_SI_SDR_DB`]; the CLI's `--realtime` path on the same excerpt
+/// gives 10.75 dB for the speech (tests/semi_live.rs).
 #[test]
 fn noise_capture_alone_gives_the_speech_live_on_source_2() {
     let dir = manifest_dir().join("examples").join("speech_noise");
@@ -1052,13 +1057,14 @@ fn noise_capture_alone_gives_the_speech_live_on_source_2() {
     host.reset();
     let latency = host.latency() as usize;
     let input = vec![mix.clone(), mix.clone()];
-    let mut sdr = Vec::new();
+    let (mut sdr, mut noise_sdr) = (Vec::new(), Vec::new());
     for pass in 1..=2 {
         let out = run_paced(&mut host, &input, block, latency, &[]);
         let (s1, s2) = (&out[1][0], &out[2][0]);
         let (sn, ss) = (si_sdr(s1, &noise), si_sdr(s2, &speech));
         println!("pass {pass}: Source 1 (noise) SI-SDR {sn:.2} dB, Source 2 (speech) {ss:.2} dB");
         sdr.push(ss);
+        noise_sdr.push(sn);
         let sum: Vec<f32> = s1.iter().zip(s2).map(|(a, b)| a + b).collect();
         assert!(
             max_abs_diff(&sum, &mix) < 1e-4,
@@ -1072,6 +1078,16 @@ fn noise_capture_alone_gives_the_speech_live_on_source_2() {
         sdr[0] > LIVE_SPEECH_MIN_SI_SDR_DB,
         "speech learned live: {:.2} dB",
         sdr[0]
+    );
+    assert!(
+        sdr[1] > LIVE_SPEECH_SECOND_PASS_MIN_SI_SDR_DB,
+        "speech, second pass: {:.2} dB",
+        sdr[1]
+    );
+    assert!(
+        noise_sdr[0] > LIVE_NOISE_MIN_SI_SDR_DB,
+        "noise: {:.2} dB",
+        noise_sdr[0]
     );
     let learned = saved_rest(&mut host).expect("the learned templates are in the state");
     assert_eq!(learned.n_components(), 16);
