@@ -341,16 +341,7 @@ fn learn_given(a: &LearnArgs, label: &str, out: StagedFile, t0: Instant) -> Resu
         )
     })?;
     // Dictionary convention: unit L2 columns, the scale moved into the mean activations.
-    let mut w = fact.w_free().to_owned();
-    let h = fact.h.slice(ndarray::s![fact.k_known.., ..]);
-    let mut h_mean = nmf::semi::mean_spectrum(h).to_vec();
-    for (mut col, m) in w.axis_iter_mut(ndarray::Axis(1)).zip(h_mean.iter_mut()) {
-        let norm = col.iter().map(|x| x * x).sum::<f32>().sqrt();
-        if norm > 0.0 {
-            col.mapv_inplace(|x| (x / norm).max(nmf::EPS));
-            *m *= norm;
-        }
-    }
+    let (w, h_mean) = fact.free_templates();
     let dict = Dictionary {
         w,
         labels: vec![label.to_string(); a.components],

@@ -164,6 +164,10 @@ pub struct LearnSettings {
     pub n_fft: usize,
     /// Iterations of the offline fit.
     pub iterations: usize,
+    /// Incremental capture: a capture into Source N learns only what the other sources'
+    /// components (fixed) do not explain, so it need not be solo (the fit of `nmfsep learn
+    /// --given`). Off by default: a solo clip is best learned whole.
+    pub given_known: bool,
 }
 
 impl Default for LearnSettings {
@@ -174,6 +178,7 @@ impl Default for LearnSettings {
             beta: 1.0,
             n_fft: 2048,
             iterations: 200,
+            given_known: false,
         }
     }
 }

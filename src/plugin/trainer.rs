@@ -506,6 +506,30 @@ impl Trainer {
         self.prepare_and_send();
     }
 
+    /// For an incremental capture into source `s`: the other sources' components of the
+    /// persisted dictionary, mapped onto the capture's STFT (the session rate, the learning
+    /// settings' n_fft), or `None` when there are none or they do not fit the settings
+    /// (another beta or hop ratio: the capture is then learned whole).
+    fn known_for_capture(&self, s: usize, settings: &LearnSettings) -> Option<Dictionary> {
+        let dict = self.params.dictionary.lock().clone()?;
+        let assignment = effective_assignment(&dict, &self.params.assignment.lock());
+        let keep: Vec<usize> = (0..dict.n_components())
+            .filter(|&c| assignment[c] != s)
+            .collect();
+        if keep.is_empty() {
+            return None;
+        }
+        let mapped = dict.mapped_to(self.session_rate(), settings.n_fft).ok()?;
+        let fits = mapped.beta == settings.beta
+            && mapped.hop * 4 == mapped.n_fft
+            && mapped.spectrogram == SpectrogramKind::Magnitude;
+        fits.then(|| Dictionary {
+            w: mapped.w.select(Axis(1), &keep),
+            labels: keep.iter().map(|&c| mapped.labels[c].clone()).collect(),
+            ..mapped
+        })
+    }
+
     fn learn(&mut self, clip: Clip) {
         let len = clip.len.min(clip.buffer.len());
         let samples = clip.buffer[..len].to_vec();
@@ -522,17 +546,27 @@ impl Trainer {
         self.status.progress.store(0.0, Ordering::Release);
         self.status.learning.store(true, Ordering::Release);
         let status = self.status.clone();
-        let learned = learn_capture(
-            &samples,
-            self.session_rate(),
-            &settings,
-            &label,
-            k,
-            &mut |fraction| {
-                status.progress.store(fraction, Ordering::Release);
-                !(status.cancel.load(Ordering::Acquire) || status.quit.load(Ordering::Acquire))
-            },
-        );
+        let mut observer = |fraction: f32| {
+            status.progress.store(fraction, Ordering::Release);
+            !(status.cancel.load(Ordering::Acquire) || status.quit.load(Ordering::Acquire))
+        };
+        let given = match clip.target.source() {
+            Some(s) if settings.given_known => self.known_for_capture(s, &settings),
+            _ => None,
+        };
+        let learned = match &given {
+            Some(known) => {
+                learn_capture_given(&samples, known, &settings, &label, k, &mut observer)
+            }
+            None => learn_capture(
+                &samples,
+                self.session_rate(),
+                &settings,
+                &label,
+                k,
+                &mut observer,
+            ),
+        };
         drop(samples);
         self.status.learning.store(false, Ordering::Release);
         match learned {
@@ -626,6 +660,60 @@ pub fn learn_capture(
         },
     )
     .map_err(|e| e.to_string())?;
+    d.validate().map_err(|e| e.to_string())?;
+    Ok(d)
+}
+
+/// [`learn_capture`] given the fixed templates of `known` (at the clip's rate and STFT,
+/// n_fft and hop from `known`): `k` templates labelled `label` that learn only what `known`
+/// does not explain, by [`crate::nmf::fit_semi`] with the overlap penalty (weight 5, no
+/// release stage), as `nmfsep learn --given` does; the templates in the dictionary convention
+/// of [`crate::nmf::SemiFactorization::free_templates`]. `observer` as in [`learn_capture`].
+pub fn learn_capture_given(
+    clip: &[f32],
+    known: &Dictionary,
+    settings: &LearnSettings,
+    label: &str,
+    k: usize,
+    observer: &mut dyn FnMut(f32) -> bool,
+) -> Result<Dictionary, String> {
+    if clip.len() < known.n_fft {
+        return Err(format!(
+            "the capture is too short ({} samples, at least n_fft = {} needed)",
+            clip.len(),
+            known.n_fft
+        ));
+    }
+    let stft = Stft::new(known.n_fft, known.hop).map_err(|e| e.to_string())?;
+    let clip: Vec<f32> = clip
+        .iter()
+        .map(|x| if x.is_finite() { *x } else { 0.0 })
+        .collect();
+    let v = crate::dsp::stft::floored_mean_spectrogram(
+        &[&stft.forward(&clip)],
+        known.spectrogram.exponent(),
+    );
+    let opts = crate::nmf::SemiOptions {
+        n_free: k,
+        beta: known.beta,
+        max_iter: settings.iterations.max(1),
+        release_iter: 0,
+        ..crate::nmf::SemiOptions::default()
+    };
+    let fact = crate::nmf::fit_semi(v.view(), known.w.view(), None, &opts, &mut |p| {
+        if observer(p.iteration as f32 / p.max_iter.max(1) as f32) {
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(())
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    let (w, _) = fact.free_templates();
+    let d = Dictionary {
+        w,
+        labels: vec![label.to_string(); k],
+        ..known.clone()
+    };
     d.validate().map_err(|e| e.to_string())?;
     Ok(d)
 }

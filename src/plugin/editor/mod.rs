@@ -3,8 +3,12 @@
 //! Left column: capture (target, start/stop, input meter, captured seconds, learning progress
 //! with Cancel), learning settings, engine settings and dictionary files. Right: the learned
 //! templates W_k as small log-frequency spectra colored by their source, the live activations H
-//! as a scrolling heat map, the component-to-source routing matrix and one strip per source
-//! (name, color, gain, mute, solo) with the latency.
+//! as a scrolling heat map, the source learned live (its templates drawn as they change,
+//! Freeze, Export, Keep as capture), the component-to-source routing matrix and one strip
+//! per source (name, color, gain, mute, solo, mode, level meter) with the latency. The
+//! meters read the per-source peaks the audio thread writes into atomics
+//! ([`EditorFeed::take_source_peaks`]); the live templates are re-read from the persisted
+//! `rest_templates` after every refit the live worker thread publishes.
 //!
 //! Every edit goes through the host: parameters with `begin_set_parameter` / `set_parameter` /
 //! `end_set_parameter` gestures, structural settings through the persisted fields (the
@@ -481,6 +485,12 @@ impl SeparatorApp {
                     ui.end_row();
                     ui.label("Iterations (fit)");
                     ui.add(egui::DragValue::new(&mut s.iterations).range(10..=2000));
+                    ui.end_row();
+                    ui.label("Capture given the others");
+                    ui.checkbox(&mut s.given_known, "").on_hover_text(
+                        "A capture into a source learns only what the other sources' \
+                             templates do not explain (it need not be solo)",
+                    );
                     ui.end_row();
                 });
             if s != old {
