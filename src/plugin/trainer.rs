@@ -582,8 +582,10 @@ impl Trainer {
                 ));
                 self.params.dictionary.replace_quietly(Some(merged));
                 self.params.assignment.replace_quietly(assignment);
-                self.status.clips_learned.fetch_add(1, Ordering::AcqRel);
+                // Sent first, then counted: whoever sees the count sees the dictionary sent
+                // (preparing a live rest takes a few ms; tests wait on these counters).
                 self.prepare_and_send();
+                self.status.clips_learned.fetch_add(1, Ordering::AcqRel);
             }
             Err(e) => self.status.say(format!("learning {label} failed: {e}")),
         }
