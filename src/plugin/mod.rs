@@ -139,7 +139,10 @@
 //!   default is used (the crate's routing rule, [`crate::nmf::Dictionary::source_assignment`]:
 //!   "Source N" -> N-1, "Mix" round-robin, other labels by order of first appearance).
 //! - `learn`: [`params::LearnSettings`] `{"components_per_source": 16, "mix_components": 16,
-//!   "beta": 1.0, "n_fft": 2048, "iterations": 200}`.
+//!   "beta": 1.0, "n_fft": 2048, "iterations": 200, "given_known": false}`
+//!   (`given_known`: incremental capture, a capture into Source N learns only what the other
+//!   sources' components do not explain, by the fit of `nmfsep learn --given`; a project
+//!   without the key loads with false).
 //! - `load_path`: a `.npz` from `nmfsep learn` to load (replaces the dictionary, default
 //!   assignment); emptied once read.
 //! - `export_path`: where to write the dictionary as `.npz`; emptied once written.
