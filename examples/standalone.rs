@@ -21,6 +21,10 @@
 //!   `source_labels`), captures Source 1 during the tone section, waits for the trainer,
 //!   captures Source 2 during the hats section, and leaves the mix running.
 //!
+//! With `NMF_SEPARATOR_DEMO=live` the autopilot captures only Source 1: Source 2 is then
+//! learned live (the hats), and it waits for three refits of the live rest before it prints
+//! its marker line (the screenshot script's `docs/editor-live.png`).
+//!
 //! Without the variable the application is the plain plugin.
 
 use std::error::Error;
@@ -46,7 +50,12 @@ const HATS_END_S: f64 = 10.0;
 const LOOP_S: f64 = 20.0;
 
 fn demo_enabled() -> bool {
-    std::env::var("NMF_SEPARATOR_DEMO").is_ok_and(|v| v == "1")
+    std::env::var("NMF_SEPARATOR_DEMO").is_ok_and(|v| v == "1" || v == "live")
+}
+
+/// The demo that captures only Source 1 (the rest learned live).
+fn demo_live() -> bool {
+    std::env::var("NMF_SEPARATOR_DEMO").is_ok_and(|v| v == "live")
 }
 
 /// The plugin, optionally with the demo input and autopilot.
@@ -268,6 +277,13 @@ fn autopilot(
     wait_until(TONE_END_S - 0.3);
     press(&params.capture, false);
     wait_learned(learned + 1);
+    if demo_live() {
+        while status.rest_refits.load(Ordering::Acquire) < 3 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!("autopilot: both captures learned (Source 2 learned live)");
+        return;
+    }
     target(CaptureTarget::Source2);
     wait_until(TONE_END_S + 0.3);
     press(&params.capture, true);

@@ -593,6 +593,7 @@ fn separate_through_config(config_index: usize, block: usize, n_fft: usize) {
         "sparsity",
         "capture_target",
         "capture",
+        "freeze",
     ]
     .into_iter()
     .map(String::from)
@@ -601,6 +602,7 @@ fn separate_through_config(config_index: usize, block: usize, n_fft: usize) {
             format!("gain_{s}"),
             format!("mute_{s}"),
             format!("solo_{s}"),
+            format!("mode_{s}"),
         ]
     })) {
         assert!(
@@ -948,4 +950,154 @@ fn a_project_at_44k1_separates_in_a_48k_session() {
         "the state keeps the dictionary as learned (44.1 kHz)"
     );
     assert_eq!(&saved_assignment, assignment);
+}
+
+/// Runs `input` (channels, followed by `latency` zeros) in blocks of `block` at about real
+/// time (a sleep after every block keeps the host at the audio's pace, as the live worker
+/// thread expects), and returns the latency-compensated outputs `[port][channel]`.
+fn run_paced(
+    host: &mut Host,
+    input: &[Vec<f32>],
+    block: usize,
+    latency: usize,
+    params: &[(&str, f64)],
+) -> Vec<Vec<Vec<f32>>> {
+    let padded: Vec<Vec<f32>> = input
+        .iter()
+        .map(|c| {
+            let mut v = c.clone();
+            v.resize(c.len() + latency, 0.0);
+            v
+        })
+        .collect();
+    let len = padded[0].len();
+    let mut out = vec![vec![Vec::with_capacity(len); host.channels]; OUT_PORTS];
+    let t0 = Instant::now();
+    let mut start = 0;
+    while start < len {
+        let end = (start + block).min(len);
+        let slices: Vec<&[f32]> = padded.iter().map(|c| &c[start..end]).collect();
+        host.process_block(&slices, if start == 0 { params } else { &[] }, &mut out);
+        start = end;
+        let due = Duration::from_secs_f64(start as f64 / f64::from(SR));
+        if let Some(wait) = due.checked_sub(t0.elapsed()) {
+            std::thread::sleep(wait);
+        }
+    }
+    for ch in out.iter_mut().flatten() {
+        ch.drain(..latency);
+    }
+    out
+}
+
+/// The learned templates of the live rest in the saved state (`rest_templates`).
+fn saved_rest(host: &mut Host) -> Option<Dictionary> {
+    let state = host.save_state();
+    serde_json::from_str(state["fields"]["rest_templates"].as_str()?).expect("rest_templates")
+}
+
+/// SI-SDR bounds through the host on examples/speech_noise (noise captured as Source 1, the
+/// mix played twice at real time, Source 2 learned live with no further step): the speech
+/// on the first pass (measured 9.60, 9.93, 10.02, 9.93 dB over four runs; the worker thread
+/// runs in wall time, so runs differ a little), the speech on the second pass, with the
+/// templates learned in the first (11.02, 11.41, 11.52, 11.41 dB), and the noise on the
+/// first pass (8.92, 9.25, 9.35, 9.25 dB).
+const LIVE_SPEECH_MIN_SI_SDR_DB: f64 = 9.0;
+const LIVE_SPEECH_SECOND_PASS_MIN_SI_SDR_DB: f64 = 10.5;
+const LIVE_NOISE_MIN_SI_SDR_DB: f64 = 8.4;
+
+/// Issue 8 through the host: only the noise of examples/speech_noise is captured (its train
+/// clip, as Source 1); the mix, played at real time, comes out with the speech on Source 2
+/// (the first empty source, learned live: no further step). The buses add up to the input,
+/// Sources 3 and 4 are silent, the learned templates are in the saved state, and the
+/// `freeze` parameter stops them changing (and turning it off resumes the learning).
+/// `process()` allocates nothing (`assert_process_allocs` in the bundle). Measured here: the
+/// doc of [`LIVE_SPEECH_MIN_SI_SDR_DB`]; the CLI's `--realtime` path on the same excerpt
+/// gives 10.75 dB for the speech (tests/semi_live.rs).
+#[test]
+fn noise_capture_alone_gives_the_speech_live_on_source_2() {
+    let dir = manifest_dir().join("examples").join("speech_noise");
+    let mix = read_wav(&dir.join("mix.wav"));
+    let speech = read_wav(&dir.join("stems").join("speech.wav"));
+    let noise = read_wav(&dir.join("stems").join("noise.wav"));
+    let clip = read_wav(&dir.join("train").join("noise.wav"));
+    let block = 512;
+    let mut host = Host::new();
+    host.activate(2, block);
+    host.run(
+        &[clip.clone(), clip],
+        block,
+        &[("capture_target", 0.0), ("capture", 1.0)],
+    );
+    let silence = vec![vec![0.0; block]; 2];
+    host.run(&silence, block, &[("capture", 0.0)]);
+    let started = Instant::now();
+    loop {
+        for _ in 0..10 {
+            host.run(&silence, block, &[]);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        if host
+            .saved_dictionary()
+            .is_some_and(|(d, _)| d.sources() == ["Source 1"])
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the noise was not learned within 120 s"
+        );
+    }
+    // Let the prepared dictionary (with the live rest) reach the audio thread.
+    for _ in 0..25 {
+        host.run(&silence, block, &[]);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(saved_rest(&mut host).is_none(), "nothing learned live yet");
+    host.reset();
+    let latency = host.latency() as usize;
+    let input = vec![mix.clone(), mix.clone()];
+    let (mut sdr, mut noise_sdr) = (Vec::new(), Vec::new());
+    for pass in 1..=2 {
+        let out = run_paced(&mut host, &input, block, latency, &[]);
+        let (s1, s2) = (&out[1][0], &out[2][0]);
+        let (sn, ss) = (si_sdr(s1, &noise), si_sdr(s2, &speech));
+        println!("pass {pass}: Source 1 (noise) SI-SDR {sn:.2} dB, Source 2 (speech) {ss:.2} dB");
+        sdr.push(ss);
+        noise_sdr.push(sn);
+        let sum: Vec<f32> = s1.iter().zip(s2).map(|(a, b)| a + b).collect();
+        assert!(
+            max_abs_diff(&sum, &mix) < 1e-4,
+            "the buses add up to the input"
+        );
+        for port in [3, 4] {
+            assert!(out[port][0].iter().all(|&x| x == 0.0), "port {port} silent");
+        }
+    }
+    assert!(
+        sdr[0] > LIVE_SPEECH_MIN_SI_SDR_DB,
+        "speech learned live: {:.2} dB",
+        sdr[0]
+    );
+    assert!(
+        sdr[1] > LIVE_SPEECH_SECOND_PASS_MIN_SI_SDR_DB,
+        "speech, second pass: {:.2} dB",
+        sdr[1]
+    );
+    assert!(
+        noise_sdr[0] > LIVE_NOISE_MIN_SI_SDR_DB,
+        "noise: {:.2} dB",
+        noise_sdr[0]
+    );
+    let learned = saved_rest(&mut host).expect("the learned templates are in the state");
+    assert_eq!(learned.n_components(), 16);
+    assert_eq!(learned.labels[0], "Source 2");
+
+    // Freeze: the templates stop changing.
+    run_paced(&mut host, &input[..], block, latency, &[("freeze", 1.0)]);
+    let frozen = saved_rest(&mut host).unwrap();
+    run_paced(&mut host, &input, block, latency, &[]);
+    assert_eq!(saved_rest(&mut host).as_ref(), Some(&frozen), "frozen");
+    run_paced(&mut host, &input, block, latency, &[("freeze", 0.0)]);
+    assert_ne!(saved_rest(&mut host), Some(frozen), "learning again");
 }

@@ -448,7 +448,9 @@ fn bypass_toggles_without_a_step() {
 
 /// A source learned live (issue 8): the engine's frame work (exemplars, frame hand-over,
 /// template swap) and the worker's refits allocate nothing; template sets arrive and are
-/// applied; the outputs still add up to the delayed input.
+/// applied; the outputs still add up to the delayed input; while frozen
+/// ([`EngineParams::freeze`], blocks 20..40) no refit happens and W_free stays bit for bit,
+/// and the learning resumes afterwards.
 #[test]
 fn live_rest_processing_does_not_allocate_and_sums_to_input() {
     use nmf_separator::dsp::engine::{live_pair, LiveOptions};
@@ -460,38 +462,40 @@ fn live_rest_processing_does_not_allocate_and_sums_to_input() {
         ..LiveOptions::default()
     };
     let (live, mut worker, w_free) = live_pair(known.w.view(), None, opts.clone()).unwrap();
-    let (bins, kk) = known.w.dim();
-    let k = kk + opts.learner.n_free + opts.exemplars;
-    let mut w = Array2::<f32>::from_elem((bins, k), 1.0 / bins as f32);
-    w.slice_mut(ndarray::s![.., ..kk]).assign(&known.w);
-    w.slice_mut(ndarray::s![.., kk..kk + opts.learner.n_free])
-        .assign(&w_free);
-    let dict = Dictionary {
-        w,
-        labels: (0..k)
-            .map(|i| if i < kk { "known" } else { "rest" }.to_string())
-            .collect(),
-        ..known.clone()
-    };
-    let assignment: Vec<usize> = (0..k).map(|i| usize::from(i >= kk)).collect();
+    let kk = known.n_components();
+    let (dict, assignment) = nmf_separator::dsp::engine::rest_dictionary(
+        &known,
+        &vec![0; kk],
+        1,
+        w_free.view(),
+        opts.exemplars,
+        "rest",
+    );
+    assert_eq!(
+        assignment,
+        (0..dict.n_components())
+            .map(|i| usize::from(i >= kk))
+            .collect::<Vec<_>>()
+    );
     let prepared = PreparedDictionary::new(&dict, &assignment)
         .unwrap()
         .with_live(live)
         .unwrap();
     let mut e = Engine::new(SR, 2);
     e.set_dictionary(Some(Box::new(prepared)));
-    let input = noise(2, 40 * 512, 22);
+    const BLOCKS: usize = 60;
+    let input = noise(2, BLOCKS * 512, 22);
     let mut main = input.clone();
     let mut src = vec![vec![vec![0.0f32; input[0].len()]; 2]; MAX_SOURCES];
     // Blocks of one hop, sliced beforehand (the slice vectors allocate); the engine and the
     // worker, polled after every block as the file driver does, run under assert_no_alloc.
-    let mut block_main: Vec<Vec<&mut [f32]>> = (0..40).map(|_| Vec::new()).collect();
+    let mut block_main: Vec<Vec<&mut [f32]>> = (0..BLOCKS).map(|_| Vec::new()).collect();
     for c in main.iter_mut() {
         for (i, x) in c.chunks_mut(512).enumerate() {
             block_main[i].push(x);
         }
     }
-    let mut block_src: Vec<Vec<Vec<&mut [f32]>>> = (0..40)
+    let mut block_src: Vec<Vec<Vec<&mut [f32]>>> = (0..BLOCKS)
         .map(|_| (0..MAX_SOURCES).map(|_| Vec::new()).collect())
         .collect();
     for (s, bus) in src.iter_mut().enumerate() {
@@ -506,17 +510,37 @@ fn live_rest_processing_does_not_allocate_and_sums_to_input() {
         .map(|b| b.iter_mut().map(|c| c.as_mut_slice()).collect())
         .collect();
     let mut refits = 0;
+    let checksum = |w: ndarray::ArrayView2<f32>| {
+        w.iter()
+            .fold(0u64, |a, x| a.rotate_left(5) ^ u64::from(x.to_bits()))
+    };
+    let (mut at_freeze, mut at_thaw) = ((0, 0), (0, 0));
     assert_no_alloc(|| {
-        for (bm, bs) in block_main.iter_mut().zip(block_refs.iter_mut()) {
+        for (i, (bm, bs)) in block_main.iter_mut().zip(block_refs.iter_mut()).enumerate() {
+            if i == 20 || i == 40 {
+                let now = (refits, checksum(worker.learner().w_free()));
+                if i == 20 {
+                    at_freeze = now;
+                } else {
+                    at_thaw = now;
+                }
+                e.set_params(&EngineParams {
+                    freeze: i == 20,
+                    ..EngineParams::default()
+                });
+            }
             e.process(bm, bs);
             refits += worker.poll();
         }
     });
+    assert!(at_freeze.0 >= 2, "{} refits before the freeze", at_freeze.0);
+    assert_eq!(at_thaw, at_freeze, "refits or W_free changed while frozen");
+    assert!(refits > at_thaw.0, "no refit after the freeze ended");
     drop(block_refs);
     drop(block_src);
     drop(block_main);
     let src_out = src;
-    assert!(refits >= 3, "only {refits} refits");
+    assert!(refits >= 4, "only {refits} refits");
     let live = e.dictionary().unwrap().live().unwrap();
     assert!(
         live.applied() >= 3,

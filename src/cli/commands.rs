@@ -341,16 +341,7 @@ fn learn_given(a: &LearnArgs, label: &str, out: StagedFile, t0: Instant) -> Resu
         )
     })?;
     // Dictionary convention: unit L2 columns, the scale moved into the mean activations.
-    let mut w = fact.w_free().to_owned();
-    let h = fact.h.slice(ndarray::s![fact.k_known.., ..]);
-    let mut h_mean = nmf::semi::mean_spectrum(h).to_vec();
-    for (mut col, m) in w.axis_iter_mut(ndarray::Axis(1)).zip(h_mean.iter_mut()) {
-        let norm = col.iter().map(|x| x * x).sum::<f32>().sqrt();
-        if norm > 0.0 {
-            col.mapv_inplace(|x| (x / norm).max(nmf::EPS));
-            *m *= norm;
-        }
-    }
+    let (w, h_mean) = fact.free_templates();
     let dict = Dictionary {
         w,
         labels: vec![label.to_string(); a.components],
@@ -522,21 +513,14 @@ fn rest_realtime(
     }
     semi_options(a.rest_components, known.beta, iterations, a.rest_overlap)?;
     let (live, mut worker, w_free) = live_pair(known.w.view(), spectrum.as_deref(), opts.clone())?;
-    let (n_bins, kk) = known.w.dim();
-    let k = kk + opts.learner.n_free + opts.exemplars;
-    let mut w = Array2::<f32>::from_elem((n_bins, k), 1.0 / n_bins as f32);
-    w.slice_mut(ndarray::s![.., ..kk]).assign(&known.w);
-    w.slice_mut(ndarray::s![.., kk..kk + opts.learner.n_free])
-        .assign(&w_free);
-    let mut labels = known.labels.clone();
-    labels.resize(k, rest.to_string());
-    let dict = Dictionary {
-        w,
-        labels,
-        ..known.clone()
-    };
-    let mut assignment = known.source_assignment(MAX_SOURCES);
-    assignment.resize(k, names.len());
+    let (dict, assignment) = dsp::engine::rest_dictionary(
+        &known,
+        &known.source_assignment(MAX_SOURCES),
+        names.len(),
+        w_free.view(),
+        opts.exemplars,
+        rest,
+    );
     let prepared = PreparedDictionary::new(&dict, &assignment)?.with_live(live)?;
     let mut engine = Engine::new(audio.sample_rate as f32, audio.n_channels());
     engine.set_dictionary(Some(Box::new(prepared)));

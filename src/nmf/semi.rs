@@ -110,6 +110,25 @@ impl SemiFactorization {
     pub fn w_free(&self) -> ArrayView2<'_, f32> {
         self.w.slice(s![.., self.k_known..])
     }
+
+    /// W_free in the dictionary convention (unit L2 columns, entries floored at [`EPS`])
+    /// and the mean activation of each free component over the frames, with each column's
+    /// scale moved into it (so `W h_mean` is unchanged): the templates and `H_mean` of a
+    /// dictionary learned "given" the known ones (`nmfsep learn --given`, the plugin's
+    /// incremental capture). Allocates.
+    pub fn free_templates(&self) -> (Array2<f32>, Vec<f32>) {
+        let mut w = self.w_free().to_owned();
+        let h = self.h.slice(s![self.k_known.., ..]);
+        let mut h_mean = mean_spectrum(h).to_vec();
+        for (mut col, m) in w.axis_iter_mut(Axis(1)).zip(h_mean.iter_mut()) {
+            let norm = col.iter().map(|x| x * x).sum::<f32>().sqrt();
+            if norm > 0.0 {
+                col.mapv_inplace(|x| (x / norm).max(EPS));
+                *m *= norm;
+            }
+        }
+        (w, h_mean)
+    }
 }
 
 /// Mean over frames of a spectrogram (n_bins x n_frames), n_bins values.

@@ -13,6 +13,10 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
+use atomic_float::AtomicF32;
+
+use crate::dsp::engine::MAX_SOURCES;
+
 /// Components kept per frame (the rest are not shown).
 pub const FEED_COMPONENTS: usize = 128;
 /// Frames kept in the ring (about 2.7 s at a 1024-sample hop and 48 kHz... the editor reads
@@ -26,6 +30,9 @@ pub struct EditorFeed {
     /// Peak of |input| since the editor last took it (f32 bits: for non-negative floats the bit
     /// patterns order like the values, so `fetch_max` on the bits is a max on the floats).
     input_peak: AtomicU32,
+    /// Peak |sample| of every source since the editor last took it (the meters of the
+    /// source rows).
+    source_peaks: [AtomicF32; MAX_SOURCES],
     /// Latency now, samples.
     latency_samples: AtomicU32,
     /// Session sample rate, Hz (f32 bits); 0 before activation.
@@ -43,6 +50,7 @@ impl Default for EditorFeed {
         Self {
             open: AtomicBool::new(false),
             input_peak: AtomicU32::new(0),
+            source_peaks: std::array::from_fn(|_| AtomicF32::new(0.0)),
             latency_samples: AtomicU32::new(0),
             sample_rate: AtomicU32::new(0),
             written: AtomicU64::new(0),
@@ -86,6 +94,21 @@ impl EditorFeed {
     /// Editor: the input peak since the last call (then resets it).
     pub fn take_input_peak(&self) -> f32 {
         f32::from_bits(self.input_peak.swap(0, Ordering::Relaxed))
+    }
+
+    /// Audio thread: the peaks of the sources over the last block(s)
+    /// ([`crate::dsp::Engine::take_source_peaks`]). No allocation, no lock.
+    pub fn publish_source_peaks(&self, peaks: &[f32; MAX_SOURCES]) {
+        for (a, &p) in self.source_peaks.iter().zip(peaks) {
+            if p.is_finite() {
+                a.fetch_max(p, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Editor: the peak of every source since the last call (then resets them).
+    pub fn take_source_peaks(&self) -> [f32; MAX_SOURCES] {
+        std::array::from_fn(|s| self.source_peaks[s].swap(0.0, Ordering::Relaxed))
     }
 
     /// Audio thread: the current latency and session rate.

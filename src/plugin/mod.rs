@@ -44,10 +44,34 @@
 //! - Trainer thread ([`trainer`]), the plugin's own `std::thread`, started in `activate()`
 //!   (restarted on the next `activate()`, stopped and joined when the plugin is dropped; a
 //!   running fit is cancelled). Never nice-plug's shared background executor.
+//! - Live worker thread (the plugin's own `std::thread`, started and joined with the trainer
+//!   thread): runs the [`LiveWorker`](crate::dsp::engine::LiveWorker) of the source learned
+//!   live, if any (a poll every 5 ms: frames in, refits, templates out; see
+//!   [`crate::dsp::engine::live`]), and writes the learned templates to the persisted
+//!   `rest_templates` after every refit. The trainer thread prepares the live rest with the
+//!   dictionary (`live_pair`, off the audio thread) and hands the worker over; the old worker
+//!   is dropped on the live worker thread, the old audio side goes back with its dictionary.
 //! - Queues (crossbeam bounded, `try_send`/`try_recv` on the audio side):
 //!   clips audio -> trainer (capacity 2), capture buffers trainer -> audio (2: double
 //!   buffering), prepared dictionaries trainer -> audio (4), replaced dictionaries
-//!   audio -> trainer (8, dropped there).
+//!   audio -> trainer (8, dropped there), live workers trainer -> live worker thread (2);
+//!   frames and template sets between the audio thread and the live worker through the
+//!   preallocated hand-overs of [`crate::dsp::engine::live`].
+//!
+//! # Sources learned live (issue 8)
+//!
+//! Every source has a mode (`mode_N`): Auto (default), Captured, Learned live, Off; the rule
+//! that turns modes into what the engine gets is [`params::source_roles`]. With the default
+//! Auto everywhere, a user who captures only Source 1 (say, the noise) hears Source 1 on its
+//! bus and everything else on Source 2, learned live from the input, with no further step; a
+//! project with two or more captured sources separates as before (set a source to "Learned
+//! live" to add a rest to them). The rest source has 16 learned templates and 4 exemplars
+//! ([`crate::dsp::engine::LiveOptions`]' defaults; the known source's mean spectrum is taken
+//! from its templates' row sums, as the plugin keeps no activations of a capture). `freeze`
+//! stops the learning (the templates stand still; see [`crate::dsp::engine::live`]); the
+//! learned templates persist with the project (`rest_templates`), a reopened project starts
+//! from them, and they can be exported (`rest_export_path`) or made the source's captured
+//! components (`rest_to_capture`).
 //!
 //! Capture: while the `capture` parameter is on, `process()` writes the mono mix of the input
 //! into a buffer of [`trainer::CAPTURE_SECONDS`] (30 s) at the session rate, allocated in
@@ -82,11 +106,16 @@
 //! | `solo_1`..`solo_4` | Source N solo (`source_N_solo`) | bool | false |
 //! | `capture_target` | Capture target (`capture_target`) | enum | "Source 1".."Source 4", "Whole mix"; default Source 1 |
 //! | `capture` | Capture (`capture`) | bool | false: on records, off learns |
+//! | `mode_1`..`mode_4` | Source N mode (`source_N_mode`) | enum | "Auto" (default), "Captured", "Learned live", "Off" ([`params::SourceMode`]) |
+//! | `freeze` | Freeze (`freeze`) | bool | false: on stops the learning of the source learned live |
 //!
 //! In the state, an enum is stored by variant id: `capture_target` as `{"string": "source_1"}`
-//! .. `"source_4"`, `"whole_mix"`; `solver` as `"flat_me"` or `"warm_mu"`. A project saved
-//! before the `solver` parameter existed loads with the default solver; its `iterations` value
-//! is the number of steps per frame of that solver.
+//! .. `"source_4"`, `"whole_mix"`; `solver` as `"flat_me"` or `"warm_mu"`; `mode_N` as
+//! `"auto"`, `"captured"`, `"live"`, `"off"`. A project saved before the `solver` parameter
+//! existed loads with the default solver; its `iterations` value is the number of steps per
+//! frame of that solver. A project saved before `mode_N` and `freeze` existed loads with Auto
+//! and no freeze: with two or more captured sources it sounds as it did, with one captured
+//! source it now gets the rest learned live on the first empty source.
 //!
 //! # State (persisted fields)
 //!
@@ -110,12 +139,23 @@
 //!   default is used (the crate's routing rule, [`crate::nmf::Dictionary::source_assignment`]:
 //!   "Source N" -> N-1, "Mix" round-robin, other labels by order of first appearance).
 //! - `learn`: [`params::LearnSettings`] `{"components_per_source": 16, "mix_components": 16,
-//!   "beta": 1.0, "n_fft": 2048, "iterations": 200}`.
+//!   "beta": 1.0, "n_fft": 2048, "iterations": 200, "given_known": false}`
+//!   (`given_known`: incremental capture, a capture into Source N learns only what the other
+//!   sources' components do not explain, by the fit of `nmfsep learn --given`; a project
+//!   without the key loads with false).
 //! - `load_path`: a `.npz` from `nmfsep learn` to load (replaces the dictionary, default
 //!   assignment); emptied once read.
 //! - `export_path`: where to write the dictionary as `.npz`; emptied once written.
 //! - `source_labels`: [`params::SourceLabels`] `{"names": ["Tone", "", ...], "colors": [[r, g,
 //!   b], ...]}`: the names and colors the editor shows for the sources ("" = "Source N").
+//! - `rest_templates`: `null` or a dictionary as `dictionary` (K_free = 16 columns labelled
+//!   with the live source's "Source N", at the session's sample rate and STFT): the learned
+//!   templates of the source learned live, written by the live worker thread after every
+//!   refit. When the live rest is prepared they are its start if their shape fits (mapped to
+//!   the session like `dictionary`).
+//! - `rest_export_path`: where to write `rest_templates` as `.npz`; emptied once written.
+//! - `rest_to_capture`: `true` makes `rest_templates` the captured components of their
+//!   source (merged into `dictionary` as a capture is); set back to `false` once done.
 //!
 //! A state load can arrive on any thread, before or after `activate()`, and nice-plug 0.4.2 does
 //! not call `activate()` again after it. So the persisted fields are [`params::Watched`]

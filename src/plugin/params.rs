@@ -38,6 +38,80 @@ impl SolverChoice {
     }
 }
 
+/// What a source is made of (parameters `mode_1`..`mode_4`).
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceMode {
+    /// Captured when the source has components; else, the first source without components
+    /// is learned live when exactly one source is captured (a noise capture alone gives
+    /// "the noise" and "everything else"), and takes no part otherwise. See
+    /// [`source_roles`].
+    #[id = "auto"]
+    #[name = "Auto"]
+    Auto,
+    /// Its captured (or loaded) components; silent without any.
+    #[id = "captured"]
+    #[name = "Captured"]
+    Captured,
+    /// Learned live from the input: the rest of what the captured sources do not explain
+    /// (its captured components, if any, are not used).
+    #[id = "live"]
+    #[name = "Learned live"]
+    Live,
+    /// Takes no part: its components are not used and its bus is silent.
+    #[id = "off"]
+    #[name = "Off"]
+    Off,
+}
+
+/// What a source does in the engine, from its [`SourceMode`] ([`source_roles`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceRole {
+    /// Its components are fixed templates.
+    Known,
+    /// The rest source, learned live.
+    Live,
+    /// No components.
+    Off,
+}
+
+/// The role of every source, from the modes and from which sources have components in the
+/// dictionary (`has_components`). The plugin's one rule:
+/// - `Captured`: known with components, else off;
+/// - `Off`: off;
+/// - `Live`: the rest source (only the first such one; later ones are off);
+/// - `Auto`: known with components; the first `Auto` source without components is the
+///   rest source when no source is set to `Live` and exactly one source is known (so a
+///   project with two or more captured sources separates as it did before the live rest
+///   existed); else off.
+///
+/// A rest source needs at least one known source: with none, it is off.
+pub fn source_roles(
+    modes: [SourceMode; MAX_SOURCES],
+    has_components: [bool; MAX_SOURCES],
+) -> [SourceRole; MAX_SOURCES] {
+    let mut roles = [SourceRole::Off; MAX_SOURCES];
+    for s in 0..MAX_SOURCES {
+        if has_components[s] && matches!(modes[s], SourceMode::Auto | SourceMode::Captured) {
+            roles[s] = SourceRole::Known;
+        }
+    }
+    let known = roles.iter().filter(|&&r| r == SourceRole::Known).count();
+    if known == 0 {
+        return roles;
+    }
+    let live = match modes.iter().position(|&m| m == SourceMode::Live) {
+        Some(s) => Some(s),
+        None if known == 1 => {
+            (0..MAX_SOURCES).find(|&s| modes[s] == SourceMode::Auto && !has_components[s])
+        }
+        None => None,
+    };
+    if let Some(s) = live {
+        roles[s] = SourceRole::Live;
+    }
+    roles
+}
+
 /// What a capture learns.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CaptureTarget {
@@ -90,6 +164,10 @@ pub struct LearnSettings {
     pub n_fft: usize,
     /// Iterations of the offline fit.
     pub iterations: usize,
+    /// Incremental capture: a capture into Source N learns only what the other sources'
+    /// components (fixed) do not explain, so it need not be solo (the fit of `nmfsep learn
+    /// --given`). Off by default: a solo clip is best learned whole.
+    pub given_known: bool,
 }
 
 impl Default for LearnSettings {
@@ -100,6 +178,7 @@ impl Default for LearnSettings {
             beta: 1.0,
             n_fft: 2048,
             iterations: 200,
+            given_known: false,
         }
     }
 }
@@ -229,6 +308,9 @@ pub struct SourceParams {
     pub mute: BoolParam,
     #[id = "solo"]
     pub solo: BoolParam,
+    /// Captured, learned live, off, or automatic ([`SourceMode`]).
+    #[id = "mode"]
+    pub mode: EnumParam<SourceMode>,
 }
 
 /// Lowest gain, dB: at or below it the source is silent.
@@ -282,6 +364,7 @@ impl SourceParams {
             .with_string_to_value(Arc::new(text_to_gain)),
             mute: BoolParam::new(format!("Source {} mute", s + 1), false),
             solo: BoolParam::new(format!("Source {} solo", s + 1), false),
+            mode: EnumParam::new(format!("Source {} mode", s + 1), SourceMode::Auto),
         }
     }
 }
@@ -312,6 +395,10 @@ pub struct SeparatorParams {
     /// On: the input is recorded (up to the capture capacity); off: the recording is learned.
     #[id = "capture"]
     pub capture: BoolParam,
+    /// The source learned live stops learning: its templates stand still (see
+    /// [`crate::dsp::engine::live`], "Freeze").
+    #[id = "freeze"]
+    pub freeze: BoolParam,
 
     /// The dictionary (templates and labels), `null` when none.
     #[persist = "dictionary"]
@@ -332,6 +419,20 @@ pub struct SeparatorParams {
     /// Names and colors of the sources, set in the editor.
     #[persist = "source_labels"]
     pub source_labels: Watched<SourceLabels>,
+    /// The learned templates of the source learned live (K_free components labelled with
+    /// its "Source N", at the session's STFT), `null` before the first refit. Written by the
+    /// live worker thread after every refit, read when the live rest is prepared (a project
+    /// reopens with what was learned).
+    #[persist = "rest_templates"]
+    pub rest_templates: Watched<Option<Dictionary>>,
+    /// A path to write `rest_templates` to as `.npz` (a dictionary like `nmfsep learn`
+    /// writes); emptied once written.
+    #[persist = "rest_export_path"]
+    pub rest_export_path: Watched<String>,
+    /// Set to true to make the learned templates the rest source's captured components
+    /// (merged into `dictionary` like a capture); set back to false once done.
+    #[persist = "rest_to_capture"]
+    pub rest_to_capture: Watched<bool>,
 }
 
 impl Default for SeparatorParams {
@@ -351,12 +452,16 @@ impl Default for SeparatorParams {
             sources: [0, 1, 2, 3].map(SourceParams::new),
             capture_target: EnumParam::new("Capture target", CaptureTarget::Source1),
             capture: BoolParam::new("Capture", false),
+            freeze: BoolParam::new("Freeze", false),
             dictionary: Watched::default(),
             assignment: Watched::default(),
             learn: Watched::default(),
             load_path: Watched::default(),
             export_path: Watched::default(),
             source_labels: Watched::default(),
+            rest_templates: Watched::default(),
+            rest_export_path: Watched::default(),
+            rest_to_capture: Watched::default(),
         }
     }
 }
@@ -370,6 +475,7 @@ impl SeparatorParams {
             mask_power: self.mask_power.value(),
             sparsity: self.sparsity.value(),
             bypass: self.bypass.value(),
+            freeze: self.freeze.value(),
             ..EngineParams::default()
         };
         for (s, src) in self.sources.iter().enumerate() {
@@ -387,6 +493,13 @@ impl SeparatorParams {
             p.solo[s] = src.solo.value();
         }
         p
+    }
+}
+
+impl SeparatorParams {
+    /// The mode parameter of every source.
+    pub fn modes(&self) -> [SourceMode; MAX_SOURCES] {
+        std::array::from_fn(|s| self.sources[s].mode.value())
     }
 }
 

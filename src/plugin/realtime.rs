@@ -130,6 +130,7 @@ impl Realtime {
                 feed.publish_input(main);
                 self.engine
                     .process_observed(main, buses, |h| feed.publish_activations(h));
+                feed.publish_source_peaks(&self.engine.take_source_peaks());
             }
             _ => self.engine.process(main, buses),
         }

@@ -29,6 +29,11 @@ pub struct Status {
     pub captures_dropped: AtomicU32,
     /// Samples in the capture running now (audio thread).
     pub capture_len: AtomicU64,
+    /// Template sets of the source learned live published by the live worker thread (into
+    /// the persisted `rest_templates`).
+    pub rest_refits: AtomicU64,
+    /// The source learned live in the dictionary prepared last, as `s + 1`; 0 for none.
+    pub live_source: AtomicU32,
     /// Latest human-readable message (errors, what was learned/loaded/exported).
     pub message: Mutex<String>,
     /// How the dictionary in use was mapped to the session ("learned at 44100 Hz, mapped to

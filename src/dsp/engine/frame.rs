@@ -119,7 +119,7 @@ impl Engine {
         if let Some(live) = d.live.as_mut() {
             // The residual of the known sources becomes the rest's newest exemplar (for the
             // next frame; this frame's models are computed already).
-            live.after_frame(&mut d.solver, mag, &d.h, &refs, &used);
+            live.after_frame(&mut d.solver, mag, &d.h, &refs, &used, params.freeze);
         }
         // Sources without components take no part in the masks.
         let mut active: [&mut [f32]; MAX_SOURCES] = Default::default();

@@ -29,6 +29,17 @@
 //! [`LiveTemplates`] the same way. Nothing on the audio thread allocates, locks or waits: a
 //! full channel drops the frame (counted in [`LiveRest::dropped_frames`]).
 //!
+//! Freeze ([`super::EngineParams::freeze`]): while it is on, the audio thread sends no
+//! frames to the worker, so the worker's window and refit count stand still and the learned
+//! templates do not change (what a user asks for when the rest "sounds right" and should not
+//! drift, e.g. while only the known noise plays for a long time). A template set the worker
+//! sent before the freeze still applies at its stamped frame (it was learned before). The
+//! exemplars keep following the input: they are not learned state but the residual of the
+//! last K_ex hops (about 40 ms at 48 kHz, n_fft 2048), the part that lets the rest take a
+//! sound its templates have not seen; without them the rest loses about 4 dB on
+//! A_speech_noise (7.6 against 11.5 dB above), and on a reopened project they would start
+//! flat. Turning freeze off resumes where the worker stood.
+//!
 //! Each template set carries the frame index from which it applies (`apply_at`): a refit
 //! started after frame t takes effect at frame `t + 1 + delay`, or later if the worker is
 //! late. A driver that polls the worker after every frame (the file driver of
@@ -289,7 +300,8 @@ impl LiveRest {
     /// After the solve of frame `v` (n_bins) with activations `h` (K) and the model `W h`
     /// of every source (`models[s]`, n_bins; `used[s]` for the sources with components):
     /// the residual of the known sources becomes the newest exemplar for the next frame,
-    /// and the frame goes to the worker. Does not allocate.
+    /// and the frame goes to the worker (not while `frozen`: see the module documentation).
+    /// Does not allocate.
     pub(super) fn after_frame(
         &mut self,
         solver: &mut FrameSolver,
@@ -297,6 +309,7 @@ impl LiveRest {
         h: &[f32],
         models: &[&mut [f32]],
         used: &[bool],
+        frozen: bool,
     ) {
         let k_ex = self.opts.exemplars;
         if k_ex > 0 {
@@ -323,7 +336,7 @@ impl LiveRest {
                 self.next_ex = (self.next_ex + 1) % k_ex;
             }
         }
-        if self.opts.period > 0 {
+        if self.opts.period > 0 && !frozen {
             let buf = self
                 .spare_frame
                 .take()
@@ -394,6 +407,21 @@ impl LiveWorker {
         &self.learner
     }
 
+    /// Replaces the learner's W_free (n_bins x K_free: templates restored with a project;
+    /// the audio side must start from the same ones, e.g. through [`rest_dictionary`]).
+    /// Allocates nothing.
+    ///
+    /// # Errors
+    /// As [`OnlineLearner::set_w_free`].
+    pub fn set_w_free(&mut self, w_free: ArrayView2<f32>) -> Result<(), NmfError> {
+        self.learner.set_w_free(w_free)
+    }
+
+    /// Whether refits are stopped ([`Self::set_frozen`]).
+    pub fn is_frozen(&self) -> bool {
+        self.frozen
+    }
+
     fn refit_and_send(&mut self) -> bool {
         let Ok(mut t) = self.templates_free.try_recv() else {
             return false; // the audio thread still holds every set: skip this refit
@@ -423,4 +451,45 @@ impl LiveWorker {
         t.apply_at = self.last_index.map_or(0, |i| i + 1) + self.delay as u64;
         self.templates_tx.try_send(t).is_ok()
     }
+}
+
+/// The engine's dictionary for a rest source learned live next to `known` (every component
+/// of it known, `known_assignment[k]` its source): `[W_known | w_free | exemplars]` with
+/// `w_free` (n_bins x K_free, e.g. the third value of [`live_pair`]) and `exemplars` flat
+/// columns (1/n_bins; the engine overwrites them), the rest's components labelled `label`
+/// and assigned to `source`. The layout [`super::PreparedDictionary::with_live`] expects.
+/// Allocates.
+///
+/// # Panics
+/// If `w_free` does not have `known`'s bins or the assignment is not one entry per
+/// component.
+pub fn rest_dictionary(
+    known: &crate::nmf::Dictionary,
+    known_assignment: &[usize],
+    source: usize,
+    w_free: ArrayView2<f32>,
+    exemplars: usize,
+    label: &str,
+) -> (crate::nmf::Dictionary, Vec<usize>) {
+    let (n_bins, kk) = known.w.dim();
+    assert_eq!(w_free.nrows(), n_bins, "rest_dictionary: bins");
+    assert_eq!(known_assignment.len(), kk, "rest_dictionary: assignment");
+    let k_free = w_free.ncols();
+    let k = kk + k_free + exemplars;
+    let mut w = ndarray::Array2::<f32>::from_elem((n_bins, k), 1.0 / n_bins as f32);
+    w.slice_mut(ndarray::s![.., ..kk]).assign(&known.w);
+    w.slice_mut(ndarray::s![.., kk..kk + k_free])
+        .assign(&w_free);
+    let mut labels = known.labels.clone();
+    labels.resize(k, label.to_string());
+    let mut assignment = known_assignment.to_vec();
+    assignment.resize(k, source);
+    (
+        crate::nmf::Dictionary {
+            w,
+            labels,
+            ..known.clone()
+        },
+        assignment,
+    )
 }

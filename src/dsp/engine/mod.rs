@@ -49,7 +49,7 @@ pub use self::bypass::BYPASS_FADE_S;
 use self::bypass::{BypassFade, Mix};
 use self::frame::SizePlan;
 use self::gain::GainSmoother;
-pub use self::live::{live_pair, LiveOptions, LiveRest, LiveWorker};
+pub use self::live::{live_pair, rest_dictionary, LiveOptions, LiveRest, LiveWorker};
 pub use self::offline::{process_in_blocks, run_offline, run_offline_live};
 pub use self::params::EngineParams;
 pub use self::prepared::{assignment_by_labels, EngineError, PreparedDictionary};
@@ -108,6 +108,8 @@ pub struct Engine {
     isa: Isa,
     /// Blocks refused because their channels had different lengths.
     ragged_blocks: u64,
+    /// Peak |sample| of every source (before its gain) since [`Engine::take_source_peaks`].
+    peaks: [f32; MAX_SOURCES],
 }
 
 impl Engine {
@@ -144,6 +146,7 @@ impl Engine {
             params,
             isa: Isa::best(),
             ragged_blocks: 0,
+            peaks: [0.0; MAX_SOURCES],
         };
         engine.configure(FrameGeometry::DEFAULT);
         engine
@@ -173,6 +176,13 @@ impl Engine {
     /// lengths (never from a host; counted so that a test can see them).
     pub fn ragged_blocks(&self) -> u64 {
         self.ragged_blocks
+    }
+
+    /// The peak |sample| of every source (before its gain in the main output, whether or
+    /// not the host gave its bus) since the last call, and starts over: the level meters of
+    /// the editor. Does not allocate.
+    pub fn take_source_peaks(&mut self) -> [f32; MAX_SOURCES] {
+        std::mem::take(&mut self.peaks)
     }
 
     /// The loaded dictionary, if any.
@@ -300,6 +310,7 @@ impl Engine {
                     if let Some(bus) = bus_range(sources, s, c, range.clone()) {
                         bus.copy_from_slice(ring);
                     }
+                    self.peaks[s] = peak_abs(ring, self.peaks[s]);
                     ring.fill(0.0);
                 }
                 for ((o, r), &g) in out
@@ -313,6 +324,7 @@ impl Engine {
                 if let Some(bus) = bus_range(sources, complement, c, range.clone()) {
                     bus.copy_from_slice(rest);
                 }
+                self.peaks[complement] = peak_abs(rest, self.peaks[complement]);
                 // A source that was synthesized before a dictionary change may be the
                 // complement now: what it still had pending is part of the remainder.
                 self.output_ring[complement][c][p0..p0 + chunk].fill(0.0);
@@ -378,6 +390,12 @@ fn bus_range<'a>(
     range: std::ops::Range<usize>,
 ) -> Option<&'a mut [f32]> {
     sources.get_mut(s)?.get_mut(c)?.get_mut(range)
+}
+
+/// The larger of `start` and the largest |x| of `xs`.
+#[inline]
+fn peak_abs(xs: &[f32], start: f32) -> f32 {
+    xs.iter().fold(start, |m, &x| m.max(x.abs()))
 }
 
 /// Subnormal values become zero (they cost CPU downstream and carry no sound).

@@ -25,6 +25,10 @@ pub struct EngineParams {
     /// Host bypass: the main output is the input delayed by the latency, the source buses
     /// are silent; a change crossfades (see `Engine::process`).
     pub bypass: bool,
+    /// Freeze of a source learned live: no new frames reach its worker, so its learned
+    /// templates stand still (its exemplars keep following the input; [`super::live`],
+    /// "Freeze"); no effect without one.
+    pub freeze: bool,
 }
 
 impl Default for EngineParams {
@@ -38,6 +42,7 @@ impl Default for EngineParams {
             mute: [false; MAX_SOURCES],
             solo: [false; MAX_SOURCES],
             bypass: false,
+            freeze: false,
         }
     }
 }

@@ -3,8 +3,12 @@
 //! Left column: capture (target, start/stop, input meter, captured seconds, learning progress
 //! with Cancel), learning settings, engine settings and dictionary files. Right: the learned
 //! templates W_k as small log-frequency spectra colored by their source, the live activations H
-//! as a scrolling heat map, the component-to-source routing matrix and one strip per source
-//! (name, color, gain, mute, solo) with the latency.
+//! as a scrolling heat map, the source learned live (its templates drawn as they change,
+//! Freeze, Export, Keep as capture), the component-to-source routing matrix and one strip
+//! per source (name, color, gain, mute, solo, mode, level meter) with the latency. The
+//! meters read the per-source peaks the audio thread writes into atomics
+//! ([`EditorFeed::take_source_peaks`]); the live templates are re-read from the persisted
+//! `rest_templates` after every refit the live worker thread publishes.
 //!
 //! Every edit goes through the host: parameters with `begin_set_parameter` / `set_parameter` /
 //! `end_set_parameter` gestures, structural settings through the persisted fields (the
@@ -111,6 +115,11 @@ pub struct SeparatorApp {
     heat: Option<TextureHandle>,
     dict: DictView,
     path: String,
+    /// Level of every source row, dB (smoothed like the input meter).
+    source_db: [f32; MAX_SOURCES],
+    /// Curves of the templates of the source learned live, and the refit count they are of.
+    rest_curves: Vec<Vec<f32>>,
+    rest_key: Option<u64>,
 }
 
 impl SeparatorApp {
@@ -137,6 +146,9 @@ impl SeparatorApp {
             heat: None,
             dict: DictView::default(),
             path: String::from("dictionary.npz"),
+            source_db: [-90.0; MAX_SOURCES],
+            rest_curves: Vec::new(),
+            rest_key: None,
         }
     }
 
@@ -171,6 +183,21 @@ impl SeparatorApp {
         }
     }
 
+    /// Re-reads the learned templates of the source learned live after every refit the
+    /// live worker thread published (or a state load).
+    fn refresh_rest(&mut self) {
+        let key = self.status.rest_refits.load(Ordering::Acquire)
+            + self.params.rest_templates.generation();
+        if self.rest_key == Some(key) {
+            return;
+        }
+        self.rest_key = Some(key);
+        let d = self.params.rest_templates.lock().clone();
+        self.rest_curves = d
+            .map(|d| logic::template_curves(&d, CURVE_POINTS))
+            .unwrap_or_default();
+    }
+
     fn pull_feed(&mut self, dt: f32) {
         let peak = self.feed.take_input_peak();
         self.meter_db = meter_step(self.meter_db, peak, dt, 30.0);
@@ -182,6 +209,10 @@ impl SeparatorApp {
             if self.hold_time > 1.5 {
                 self.meter_hold_db = self.meter_db;
             }
+        }
+        let peaks = self.feed.take_source_peaks();
+        for (db, &p) in self.source_db.iter_mut().zip(&peaks) {
+            *db = meter_step(*db, p, dt, 30.0);
         }
         let history = &mut self.history;
         self.feed
@@ -244,6 +275,7 @@ impl NiceEguiApp for SeparatorApp {
         self.last_frame = Some(now);
         self.pull_feed(dt);
         self.refresh_dictionary();
+        self.refresh_rest();
         ui.ctx().request_repaint_after(Duration::from_millis(30));
 
         ResizableWindow::new("nmf-separator-editor")
@@ -272,6 +304,8 @@ impl SeparatorApp {
             ui.separator();
             ui.vertical(|ui| {
                 self.components_panel(ui);
+                ui.add_space(6.0);
+                self.live_panel(ui, setter);
                 ui.add_space(6.0);
                 self.routing_panel(ui, setter);
             });
@@ -451,6 +485,12 @@ impl SeparatorApp {
                     ui.end_row();
                     ui.label("Iterations (fit)");
                     ui.add(egui::DragValue::new(&mut s.iterations).range(10..=2000));
+                    ui.end_row();
+                    ui.label("Capture given the others");
+                    ui.checkbox(&mut s.given_known, "").on_hover_text(
+                        "A capture into a source learns only what the other sources' \
+                             templates do not explain (it need not be solo)",
+                    );
                     ui.end_row();
                 });
             if s != old {
@@ -636,6 +676,103 @@ impl SeparatorApp {
         }
     }
 
+    /// The source learned live: its templates as they are now (they change with every
+    /// refit), Freeze, export and "keep as capture".
+    fn live_panel(&mut self, ui: &mut egui::Ui, setter: &ParamSetter) {
+        let p = self.params.clone();
+        let live = self.status.live_source.load(Ordering::Acquire) as usize;
+        let labels = p.source_labels.lock().clone();
+        ui.horizontal(|ui| {
+            if live == 0 {
+                ui.label(RichText::new("Learned live: none").strong());
+                ui.label(
+                    RichText::new("(capture one source: the first empty one learns the rest)")
+                        .small()
+                        .color(Color32::from_gray(170)),
+                );
+                return;
+            }
+            let s = live - 1;
+            ui.label(
+                RichText::new(format!("Learned live: {}", labels.name(s)))
+                    .strong()
+                    .color(source_color(&labels, s)),
+            );
+            let frozen = p.freeze.value();
+            if ui
+                .add(egui::Button::selectable(
+                    frozen,
+                    RichText::new(if frozen { "Frozen" } else { "Freeze" }).color(if frozen {
+                        Color32::from_rgb(120, 190, 255)
+                    } else {
+                        ui.visuals().text_color()
+                    }),
+                ))
+                .on_hover_text("Stop learning: the learned templates stand still")
+                .clicked()
+            {
+                set_param(setter, &p.freeze, !frozen);
+            }
+            let path = self.path.trim().to_string();
+            if ui
+                .add_enabled(
+                    !path.is_empty() && !self.rest_curves.is_empty(),
+                    egui::Button::new("Export"),
+                )
+                .on_hover_text("Write the learned templates to the file path below (.npz)")
+                .clicked()
+            {
+                p.rest_export_path.set_external(path);
+            }
+            if ui
+                .add_enabled(
+                    !self.rest_curves.is_empty(),
+                    egui::Button::new("Keep as capture"),
+                )
+                .on_hover_text("Make the learned templates this source's captured components")
+                .clicked()
+            {
+                p.rest_to_capture.set_external(true);
+            }
+            ui.label(format!(
+                "{} refits",
+                self.status.rest_refits.load(Ordering::Acquire)
+            ));
+        });
+        if live == 0 || self.rest_curves.is_empty() {
+            return;
+        }
+        let color = source_color(&labels, live - 1);
+        let n = self.rest_curves.len();
+        let width = ui.available_width();
+        let cell = Vec2::new(((width - 4.0) / n as f32 - 4.0).max(20.0), 30.0);
+        ui.horizontal(|ui| {
+            ui.spacing_mut().item_spacing.x = 4.0;
+            for (i, curve) in self.rest_curves.iter().enumerate() {
+                let (rect, _) = ui.allocate_exact_size(cell, Sense::hover());
+                draw_template(ui, rect, curve, color, i);
+            }
+        });
+    }
+
+    /// A small level bar of `db` (-60..0 dB).
+    fn row_meter(ui: &mut egui::Ui, db: f32, color: Color32) {
+        let (rect, resp) = ui.allocate_exact_size(Vec2::new(46.0, 10.0), Sense::hover());
+        let painter = ui.painter();
+        painter.rect_filled(rect, CornerRadius::same(2), Color32::from_gray(30));
+        let x = rect.left() + rect.width() * ((db + 60.0) / 60.0).clamp(0.0, 1.0);
+        painter.rect_filled(
+            Rect::from_min_max(rect.min, Pos2::new(x, rect.max.y)),
+            CornerRadius::same(2),
+            color,
+        );
+        resp.on_hover_text(if db <= -89.0 {
+            "-inf dB".to_string()
+        } else {
+            format!("{db:.1} dB")
+        });
+    }
+
     fn routing_panel(&mut self, ui: &mut egui::Ui, setter: &ParamSetter) {
         let p = self.params.clone();
         let mut labels = p.source_labels.lock().clone();
@@ -653,7 +790,7 @@ impl SeparatorApp {
                 ));
             });
         });
-        let name_w = 240.0;
+        let name_w = 380.0;
         let cell_w = ((ui.available_width() - name_w - 250.0) / k.max(1) as f32).clamp(6.0, 18.0);
         egui::ScrollArea::horizontal()
             .id_salt("routing")
@@ -708,6 +845,12 @@ impl SeparatorApp {
                             });
                             ui.add(ParamSlider::for_param(&src.gain_db, setter).with_width(90.0));
                             let color = source_color(&labels, s);
+                            ui.add(ParamSlider::for_param(&src.mode, setter).with_width(80.0))
+                                .on_hover_text(
+                                    "Auto: captured, or the rest learned live when this is \
+                                     the first empty source and one source is captured",
+                                );
+                            Self::row_meter(ui, self.source_db[s], color);
                             let (rect, resp) = ui.allocate_exact_size(
                                 Vec2::new(cell_w * k as f32, 16.0),
                                 Sense::click(),
