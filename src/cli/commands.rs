@@ -547,6 +547,7 @@ fn rest_realtime(
     engine.set_dictionary(Some(Box::new(prepared)));
     engine.set_params(&EngineParams {
         iterations,
+        solve_rule: a.solver,
         mask_power: a.mask_power,
         sparsity: a.sparsity,
         ..EngineParams::default()
