@@ -2,12 +2,17 @@
 penalty schedules before changing `src/nmf/semi.rs`. Dictionaries: `nmfsep learn` .npz files
 (W, H_mean) when given, else lab.py's scikit-learn ones.
 
-    python offline.py CASE KNOWN [known.npz] -- prints median SDR (per source) for variants
+    import offline as O
+    c, Wk, spec = O.load("A_speech_noise", "noise", "known.npz")   # npz optional
+    O.run(c, Wk, spec, mu=5, init="resid")   # -> (median SDR, per-source SDR)
+
+Variants (keyword arguments of `fit`): penalty weight `mu` and share floor `q0`, a schedule
+of the weight over iterations, the weights' `delta` / `cap` / `power`, a band mask `emod`,
+the penalty on H or W only, a per-template allowance `tau` (hinge), the residual start.
 """
 import sys, itertools
 import numpy as np
 import lab
-from methods import known_share as _ks  # noqa: F401  (numpy reference of the share)
 
 EPS = 1e-12
 
