@@ -404,6 +404,11 @@ fn separate_rest(
         let v = mean_spectrogram(&specs, e);
         let mut opts = semi_options(a.rest_components, dict.beta, iterations, a.rest_overlap)?;
         opts.sparsity = a.sparsity;
+        opts.init_iter = a.rest_init_iters;
+        if !(a.rest_tonal_exponent.is_finite() && a.rest_tonal_exponent >= 0.0) {
+            bail!("--rest-tonal-exponent must be 0 or more");
+        }
+        opts.tonal_exponent = a.rest_tonal_exponent;
         let fact = with_progress(iterations + opts.release_iter, |observer| {
             nmf::fit_semi(
                 v.view(),
@@ -526,6 +531,7 @@ fn rest_realtime(
     engine.set_dictionary(Some(Box::new(prepared)));
     engine.set_params(&EngineParams {
         iterations,
+        solve_rule: a.solver,
         mask_power: a.mask_power,
         sparsity: a.sparsity,
         ..EngineParams::default()

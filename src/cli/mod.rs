@@ -181,6 +181,13 @@ pub struct SeparateArgs {
     /// dominate (0 = plain semi-supervised fit).
     #[arg(long, default_value_t = 5.0)]
     pub rest_overlap: f32,
+    /// Offline: iterations of each stage of the rest's residual start (0 = random start).
+    #[arg(long, default_value_t = 50, hide = true)]
+    pub rest_init_iters: usize,
+    /// Offline: exponent p of the tonality scaling of --rest-overlap (0 = the weight as
+    /// given).
+    #[arg(long, default_value_t = 4.0, hide = true)]
+    pub rest_tonal_exponent: f32,
     /// With --realtime: recent-residual exemplar templates of the --rest source (the
     /// residuals of the last frames, which follow a sound the learned templates have not
     /// seen yet; 0 = learned templates only).
