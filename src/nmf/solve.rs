@@ -44,6 +44,8 @@ pub struct FrameSolver {
     den: Vec<f32>,
     /// h before the latest iteration (K), for the early exit of [`SolveRule::tol`].
     h_prev: Vec<f32>,
+    /// The previous frame (n_bins), for the spectral change of [`Start::Adaptive`].
+    v_prev: Vec<f32>,
     /// Iterations run since the solver was made (for benchmarks and tests).
     iterations_run: u64,
     /// Instruction set the kernels run with ([`Isa::best`] outside the tests).
@@ -63,6 +65,11 @@ pub enum Start {
     Flat,
     /// `(1 - a)` times the warm start plus `a` times the flat one, `0 <= a <= 1`.
     Blend(f32),
+    /// A blend whose flat weight follows the frame's spectral change:
+    /// `a = min(1, g * flux)`, `flux = sum_f |v_t - v_(t-1)| / sum_f (v_t + v_(t-1))` in
+    /// [0, 1]: near the warm start on a steady sound, flat at an onset, where a warm start
+    /// lags. `g >= 0` is the gain.
+    Adaptive(f32),
 }
 
 /// How each iteration moves h, from the numerator and denominator of the multiplicative
@@ -111,7 +118,7 @@ impl SolveRule {
 
 impl std::fmt::Display for SolveRule {
     /// The text form read by [`SolveRule::from_str`](std::str::FromStr): `START+STEP` with
-    /// START `warm`, `flat` or `blend:A` and STEP `mu` (multiplicative) or `me`
+    /// START `warm`, `flat`, `blend:A` or `adapt:G` ([`Start::Adaptive`]) and STEP `mu` (multiplicative) or `me`
     /// (majorization-equalization), then `@TOL` when the early-exit tolerance is not 0, e.g.
     /// `flat+me`, `warm+mu` (earlier versions) or `flat+me@0.001`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -119,6 +126,7 @@ impl std::fmt::Display for SolveRule {
             Start::Warm => f.write_str("warm")?,
             Start::Flat => f.write_str("flat")?,
             Start::Blend(a) => write!(f, "blend:{a}")?,
+            Start::Adaptive(g) => write!(f, "adapt:{g}")?,
         }
         f.write_str(match self.step {
             Step::Multiplicative => "+mu",
@@ -141,7 +149,7 @@ impl std::str::FromStr for SolveRule {
     /// A message naming the accepted forms, for any other text or a blend weight outside 0..=1.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || {
-            format!("solver {s:?}: expected START+STEP[@TOL], START warm, flat or blend:A (0 <= A <= 1), STEP mu or me, TOL >= 0, e.g. flat+me")
+            format!("solver {s:?}: expected START+STEP[@TOL], START warm, flat, blend:A (0 <= A <= 1) or adapt:G (G >= 0), STEP mu or me, TOL >= 0, e.g. flat+me")
         };
         let (rule, tol) = match s.trim().split_once('@') {
             Some((r, t)) => match t.parse::<f32>() {
@@ -156,7 +164,10 @@ impl std::str::FromStr for SolveRule {
             "flat" => Start::Flat,
             _ => match start.strip_prefix("blend:").map(str::parse::<f32>) {
                 Some(Ok(a)) if (0.0..=1.0).contains(&a) => Start::Blend(a),
-                _ => return Err(bad()),
+                _ => match start.strip_prefix("adapt:").map(str::parse::<f32>) {
+                    Some(Ok(g)) if g >= 0.0 && g.is_finite() => Start::Adaptive(g),
+                    _ => return Err(bad()),
+                },
             },
         };
         let step = match step {
@@ -325,6 +336,7 @@ impl FrameSolver {
             partial: AlignedBuf::zeros(k * LANES),
             den: vec![0.0; k],
             h_prev: vec![0.0; k],
+            v_prev: vec![0.0; n_bins],
             iterations_run: 0,
             isa: Isa::best(),
             rule: SolveRule::default(),
@@ -411,15 +423,29 @@ impl FrameSolver {
             h.fill(flat.max(EPS));
         } else if model_sum > 0.0 && v_sum > 0.0 && v_sum.is_finite() {
             let r = v_sum / model_sum;
-            let a = if let Start::Blend(a) = self.rule.start {
-                a
-            } else {
-                0.0
+            let a = match self.rule.start {
+                Start::Blend(a) => a,
+                Start::Adaptive(g) => {
+                    let (mut change, mut total) = (0.0f32, 0.0f32);
+                    for (&x, &x0) in v.iter().zip(&self.v_prev) {
+                        change += (x - x0).abs();
+                        total += x + x0;
+                    }
+                    if total > 0.0 {
+                        (g * change / total).min(1.0)
+                    } else {
+                        1.0
+                    }
+                }
+                _ => 0.0,
             };
             h.iter_mut()
                 .for_each(|x| *x = ((1.0 - a) * *x * r + a * flat).max(EPS));
         } else if !(model_sum > 0.0) || !model_sum.is_finite() {
             h.iter_mut().for_each(|x| *x = EPS);
+        }
+        if let Start::Adaptive(_) = self.rule.start {
+            self.v_prev.copy_from_slice(v);
         }
         let tol = self.rule.tol;
         for _ in 0..iterations {
@@ -764,6 +790,10 @@ mod tests {
                 tol: 0.002,
                 ..SolveRule::FLAT_ME
             },
+            SolveRule {
+                start: Start::Adaptive(2.0),
+                ..SolveRule::FLAT_ME
+            },
         ] {
             assert_eq!(rule.to_string().parse::<SolveRule>(), Ok(rule));
         }
@@ -776,12 +806,48 @@ mod tests {
             "cold+me",
             "blend:1.5+me",
             "blend:x+mu",
+            "adapt:-1+me",
             "",
             "flat+me@-1",
             "flat+me@x",
         ] {
             assert!(bad.parse::<SolveRule>().is_err(), "{bad}");
         }
+    }
+
+    /// The adaptive start is the warm start on a frame that repeats the previous one and,
+    /// with a large gain, the flat start on a frame that changes: same h, bit for bit.
+    #[test]
+    fn adaptive_start_is_warm_on_a_repeat_and_flat_on_a_change() {
+        let (n_bins, k) = (200, 6);
+        let mut rng = Pcg64::seed_from_u64(9);
+        let w = Array2::from_shape_simple_fn((n_bins, k), || rng.gen::<f32>() + 0.01);
+        let frame =
+            |rng: &mut Pcg64| -> Vec<f32> { (0..n_bins).map(|_| rng.gen::<f32>()).collect() };
+        let (v1, v2) = (frame(&mut rng), frame(&mut rng));
+        let solve_pair = |start: Start, second: &[f32]| {
+            let mut solver = FrameSolver::new(w.view(), 1.0);
+            solver.set_rule(SolveRule {
+                start,
+                ..SolveRule::FLAT_ME
+            });
+            let mut h = vec![0.0f32; k];
+            solver.solve(&v1, &mut h, 5, 0.0);
+            solver.solve(second, &mut h, 5, 0.0);
+            h
+        };
+        assert_eq!(
+            solve_pair(Start::Adaptive(1e3), &v1),
+            solve_pair(Start::Warm, &v1)
+        );
+        assert_eq!(
+            solve_pair(Start::Adaptive(1e3), &v2),
+            solve_pair(Start::Blend(1.0), &v2)
+        );
+        assert_ne!(
+            solve_pair(Start::Adaptive(1e3), &v2),
+            solve_pair(Start::Warm, &v2)
+        );
     }
 
     /// Group models against the direct sum, with a tail of bins outside the blocks, an empty
