@@ -15,7 +15,9 @@
 //! share of one core at real-time rate. The worker is timed by the thread's CPU clock around
 //! every poll (two clock reads per block, counted in the worker's time).
 //! Run with `cargo bench --bench engine`; `ENGINE_ITERS` and `ENGINE_BLOCK` override the
-//! iterations per frame and the block size.
+//! iterations per frame and the block size. A rule of `ENGINE_SOLVERS` may carry its own
+//! iteration count as `RULE/N` (e.g. `warm+mu,flat+me@0.07/16`: an early exit with at most
+//! 16 iterations beside version 1's 10).
 
 mod common;
 
@@ -150,12 +152,22 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
-    let rules: Vec<SolveRule> = std::env::var("ENGINE_SOLVERS")
+    // (rule, iterations per frame, its text as given)
+    let rules: Vec<(SolveRule, usize, String)> = std::env::var("ENGINE_SOLVERS")
         .unwrap_or_else(|_| "warm+mu,flat+me".into())
         .split(',')
         .map(|r| {
-            r.parse()
-                .expect("ENGINE_SOLVERS: comma-separated rules like flat+me")
+            let (rule, iters) = match r.split_once('/') {
+                Some((rule, n)) => (
+                    rule,
+                    n.parse().expect("ENGINE_SOLVERS: RULE/N, N iterations"),
+                ),
+                None => (r, iterations),
+            };
+            let parsed = rule
+                .parse()
+                .expect("ENGINE_SOLVERS: comma-separated rules like flat+me");
+            (parsed, iters, r.to_string())
         })
         .collect();
 
@@ -196,9 +208,9 @@ fn main() {
     // Interleaved: run r of every rule (and setup) before run r + 1 of any, so that a change
     // of the machine's load touches all alike.
     for _ in 0..5 {
-        for (i, rule) in rules.iter().enumerate() {
+        for (i, (rule, rule_iters, _)) in rules.iter().enumerate() {
             engine.set_params(&EngineParams {
-                iterations,
+                iterations: *rule_iters,
                 solve_rule: *rule,
                 ..EngineParams::default()
             });
@@ -228,7 +240,7 @@ fn main() {
     let audio_s = (len / block * block) as f64 / f64::from(sr);
     let deadline = block as f64 / f64::from(sr) * 1e6;
     println!("engine: stereo {sr} Hz, n_fft {n_fft}, hop {}, K {k}, 4 sources, {iterations} iterations/frame, blocks of {block}", n_fft / 4);
-    for (i, rule) in rules.iter().enumerate() {
+    for (i, (_, _, rule)) in rules.iter().enumerate() {
         println!(
             "solver {rule}: {audio_s:.1} s of audio in {:.3} s wall, {:.3} s CPU of this thread (best of 5), {:.2} iterations/frame on average",
             best[i], best_cpu[i], frame_iters[i]
@@ -239,7 +251,7 @@ fn main() {
             100.0 * best_cpu[i] / audio_s,
             audio_s / best[i],
             best_cpu[i] / best_cpu[0],
-            rules[0]
+            rules[0].2
         );
         let (med, q999, max) = call_quantiles(&mut calls[i]);
         println!(
@@ -263,7 +275,7 @@ fn main() {
     );
     let sup4 = rules
         .iter()
-        .position(|r| *r == live_rule)
+        .position(|(r, n, _)| *r == live_rule && *n == iterations)
         .map(|i| best_cpu[i]);
     println!(
         "  live audio thread: {audio_s:.1} s of audio in {best_live:.3} s wall (worker included), {best_live_cpu:.3} s CPU without the worker (best of 5), {:.2} iterations/frame on average",
