@@ -233,8 +233,8 @@ pub struct SeparateArgs {
     /// `--block` samples; outputs are latency-compensated. At most 4 sources.
     #[arg(long)]
     pub realtime: bool,
-    /// Per-frame solver of `--realtime`: START+STEP with START warm, flat or blend:A and STEP
-    /// mu (multiplicative) or me (majorization-equalization). `flat+me` is the plugin's
+    /// Per-frame solver of `--realtime`: START+STEP[@TOL] with START warm, flat, blend:A or
+    /// adapt:G and STEP mu (multiplicative) or me (majorization-equalization). `flat+me` is the plugin's
     /// default; `warm+mu` is the rule of version 1 (the plugin's "Solver" parameter).
     #[arg(long, default_value = "flat+me", requires = "realtime")]
     pub solver: SolveRule,
