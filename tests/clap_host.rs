@@ -500,15 +500,7 @@ impl Host {
         latency: usize,
         params: &[(&str, f64)],
     ) -> Vec<Vec<Vec<f32>>> {
-        let padded: Vec<Vec<f32>> = input
-            .iter()
-            .map(|c| {
-                let mut v = c.clone();
-                v.resize(c.len() + latency, 0.0);
-                v
-            })
-            .collect();
-        let mut out = self.run(&padded, block, params);
+        let mut out = self.run(&padded(input, latency), block, params);
         for ch in out.iter_mut().flatten() {
             ch.drain(..latency);
         }
@@ -952,6 +944,19 @@ fn a_project_at_44k1_separates_in_a_48k_session() {
     assert_eq!(&saved_assignment, assignment);
 }
 
+/// Every channel of `input` followed by `latency` zeros (so that the latency-compensated
+/// outputs cover the whole input).
+fn padded(input: &[Vec<f32>], latency: usize) -> Vec<Vec<f32>> {
+    input
+        .iter()
+        .map(|c| {
+            let mut v = c.clone();
+            v.resize(c.len() + latency, 0.0);
+            v
+        })
+        .collect()
+}
+
 /// Runs `input` (channels, followed by `latency` zeros) in blocks of `block` at about real
 /// time (a sleep after every block keeps the host at the audio's pace, as the live worker
 /// thread expects), and returns the latency-compensated outputs `[port][channel]`.
@@ -962,14 +967,7 @@ fn run_paced(
     latency: usize,
     params: &[(&str, f64)],
 ) -> Vec<Vec<Vec<f32>>> {
-    let padded: Vec<Vec<f32>> = input
-        .iter()
-        .map(|c| {
-            let mut v = c.clone();
-            v.resize(c.len() + latency, 0.0);
-            v
-        })
-        .collect();
+    let padded = padded(input, latency);
     let len = padded[0].len();
     let mut out = vec![vec![Vec::with_capacity(len); host.channels]; OUT_PORTS];
     let t0 = Instant::now();

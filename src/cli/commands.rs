@@ -527,16 +527,7 @@ fn rest_realtime(
         rest,
     );
     let prepared = PreparedDictionary::new(&dict, &assignment)?.with_live(live)?;
-    let mut engine = Engine::new(audio.sample_rate as f32, audio.n_channels());
-    engine.set_dictionary(Some(Box::new(prepared)));
-    engine.set_params(&EngineParams {
-        iterations,
-        solve_rule: a.solver,
-        mask_power: a.mask_power,
-        sparsity: a.sparsity,
-        ..EngineParams::default()
-    });
-    engine.reset();
+    let mut engine = realtime_engine(a, audio, prepared, iterations);
     let (_, buses) = run_offline_live(&mut engine, &audio.channels, &mut worker);
     let l = engine.dictionary().and_then(|d| d.live());
     eprintln!(
@@ -692,6 +683,28 @@ fn separate(a: &SeparateArgs) -> Result<()> {
     Ok(())
 }
 
+/// The plugin's engine for `separate --realtime` on `audio` with `prepared`: `iterations`
+/// solver steps per frame and the solver, mask exponent and sparsity of the arguments,
+/// reset and ready for the file drivers.
+fn realtime_engine(
+    a: &SeparateArgs,
+    audio: &Audio,
+    prepared: PreparedDictionary,
+    iterations: usize,
+) -> Engine {
+    let mut engine = Engine::new(audio.sample_rate as f32, audio.n_channels());
+    engine.set_dictionary(Some(Box::new(prepared)));
+    engine.set_params(&EngineParams {
+        iterations,
+        solve_rule: a.solver,
+        mask_power: a.mask_power,
+        sparsity: a.sparsity,
+        ..EngineParams::default()
+    });
+    engine.reset();
+    engine
+}
+
 /// `separate --realtime`: the plugin's engine over the file in host-sized blocks.
 fn separate_realtime(
     a: &SeparateArgs,
@@ -703,16 +716,7 @@ fn separate_realtime(
     t0: Instant,
 ) -> Result<()> {
     let prepared = PreparedDictionary::by_labels(dict)?;
-    let mut engine = Engine::new(audio.sample_rate as f32, audio.n_channels());
-    engine.set_dictionary(Some(Box::new(prepared)));
-    engine.set_params(&EngineParams {
-        iterations,
-        solve_rule: a.solver,
-        mask_power: a.mask_power,
-        sparsity: a.sparsity,
-        ..EngineParams::default()
-    });
-    engine.reset();
+    let mut engine = realtime_engine(a, audio, prepared, iterations);
     let (_, sources) = run_offline(&mut engine, &audio.channels, a.block);
     if a.solver.tol > 0.0 {
         let frames = (audio.len() / dict.hop).max(1);

@@ -13,7 +13,7 @@ use ndarray::Axis;
 
 use super::params::{
     default_assignment, effective_assignment, source_label, source_roles, LearnSettings,
-    SeparatorParams, SourceMode, SourceRole, MIX_LABEL,
+    SeparatorParams, SourceMode, SourceRole, Watched, MIX_LABEL,
 };
 use super::realtime::{Clip, Realtime};
 #[doc(no_inline)]
@@ -435,48 +435,28 @@ impl Trainer {
             self.prepare_and_send();
         }
         self.poll_rest_requests();
-        let g = self.params.export_path.generation();
-        if g != self.seen_export {
-            self.seen_export = g;
-            let path = self.params.export_path.lock().clone();
-            if !path.is_empty() {
-                self.params.export_path.replace_quietly(String::new());
-                let dict = self.params.dictionary.lock().clone();
-                match dict {
-                    Some(d) => match d.save(Path::new(&path)) {
-                        Ok(()) => self
-                            .status
-                            .say(format!("exported the dictionary to {path}")),
-                        Err(e) => self.status.say(format!("export failed: {e}")),
-                    },
-                    None => self.status.say("export: there is no dictionary yet"),
-                }
-            }
-        }
+        export_if_requested(
+            &self.status,
+            &self.params.export_path,
+            &mut self.seen_export,
+            &self.params.dictionary,
+            "the dictionary",
+            "there is no dictionary yet",
+        );
     }
 
     /// Acts on the requests about the learned templates of the source learned live: export
     /// them as a `.npz` dictionary (`rest_export_path`), or make them that source's captured
     /// components (`rest_to_capture`, merged as a capture is).
     fn poll_rest_requests(&mut self) {
-        let g = self.params.rest_export_path.generation();
-        if g != self.seen_rest_export {
-            self.seen_rest_export = g;
-            let path = self.params.rest_export_path.lock().clone();
-            if !path.is_empty() {
-                self.params.rest_export_path.replace_quietly(String::new());
-                let rest = self.params.rest_templates.lock().clone();
-                match rest {
-                    Some(d) => match d.save(Path::new(&path)) {
-                        Ok(()) => self
-                            .status
-                            .say(format!("exported the learned templates to {path}")),
-                        Err(e) => self.status.say(format!("export failed: {e}")),
-                    },
-                    None => self.status.say("export: nothing has been learned live yet"),
-                }
-            }
-        }
+        export_if_requested(
+            &self.status,
+            &self.params.rest_export_path,
+            &mut self.seen_rest_export,
+            &self.params.rest_templates,
+            "the learned templates",
+            "nothing has been learned live yet",
+        );
         let g = self.params.rest_to_capture.generation();
         if g != self.seen_rest_capture {
             self.seen_rest_capture = g;
@@ -778,5 +758,36 @@ pub fn merge_learned(
             (d, a, mapping)
         }
         Err(e) => (new, new_assignment, Some(e.to_string())),
+    }
+}
+
+/// An export request: when `request` (a path) changed since `*seen`, writes `dict` there as
+/// a `.npz` dictionary, empties the request, and says what happened ("exported {what} to
+/// PATH", the error, or "export: {none}" without a dictionary). An empty path is no request.
+fn export_if_requested(
+    status: &Status,
+    request: &Watched<String>,
+    seen: &mut u64,
+    dict: &Watched<Option<Dictionary>>,
+    what: &str,
+    none: &str,
+) {
+    let g = request.generation();
+    if g == *seen {
+        return;
+    }
+    *seen = g;
+    let path = request.lock().clone();
+    if path.is_empty() {
+        return;
+    }
+    request.replace_quietly(String::new());
+    let dict = dict.lock().clone();
+    match dict {
+        Some(d) => match d.save(Path::new(&path)) {
+            Ok(()) => status.say(format!("exported {what} to {path}")),
+            Err(e) => status.say(format!("export failed: {e}")),
+        },
+        None => status.say(format!("export: {none}")),
     }
 }
