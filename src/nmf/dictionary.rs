@@ -544,7 +544,9 @@ impl Dictionary {
         })
     }
 
-    /// Writes the `.npz` file described in the module documentation.
+    /// Writes the `.npz` file described in the module documentation. The file appears at
+    /// `path` complete or not at all: it is written to a sibling `.NAME.partial` and renamed
+    /// (a reader polling for the export, such as a host or a test, never sees half a file).
     pub fn save(&self, path: &Path) -> Result<(), DictionaryError> {
         self.save_with_activation_means(path, None)
     }
@@ -580,17 +582,27 @@ impl Dictionary {
             labels: self.labels.clone(),
         };
         let json = serde_json::to_vec(&meta).map_err(|e| io(&e))?;
-        let file = File::create(path).map_err(|e| io(&e))?;
-        let mut npz = NpzWriter::new_compressed(file);
-        npz.add_array("W", &self.w).map_err(|e| io(&e))?;
-        npz.add_array("meta", &Array1::from(json))
-            .map_err(|e| io(&e))?;
-        if let Some(m) = h_mean {
-            npz.add_array("H_mean", &Array1::from(m.to_vec()))
+        let name = path.file_name().map_or_else(
+            || "dictionary.npz".into(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let partial = path.with_file_name(format!(".{name}.partial"));
+        let write = || -> Result<(), DictionaryError> {
+            let file = File::create(&partial).map_err(|e| io(&e))?;
+            let mut npz = NpzWriter::new_compressed(file);
+            npz.add_array("W", &self.w).map_err(|e| io(&e))?;
+            npz.add_array("meta", &Array1::from(json))
                 .map_err(|e| io(&e))?;
-        }
-        npz.finish().map_err(|e| io(&e))?;
-        Ok(())
+            if let Some(m) = h_mean {
+                npz.add_array("H_mean", &Array1::from(m.to_vec()))
+                    .map_err(|e| io(&e))?;
+            }
+            npz.finish().map_err(|e| io(&e))?;
+            std::fs::rename(&partial, path).map_err(|e| io(&e))
+        };
+        write().inspect_err(|_| {
+            let _ = std::fs::remove_file(&partial);
+        })
     }
 
     /// Reads a `.npz` dictionary and validates it.
