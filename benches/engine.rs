@@ -56,7 +56,7 @@ fn live_engine(known: &Dictionary, sr: f32, params: &EngineParams) -> (Engine, L
     let (live, worker, w_free) =
         live_pair(known.w.view(), None, opts.clone()).expect("valid live source");
     let (bins, kk) = known.w.dim();
-    let k = kk + opts.learner.n_free + opts.exemplars;
+    let k = kk + opts.learner.n_free + live.exemplars();
     let mut w = Array2::<f32>::from_elem((bins, k), 1.0 / bins as f32);
     w.slice_mut(ndarray::s![.., ..kk]).assign(&known.w);
     w.slice_mut(ndarray::s![.., kk..kk + opts.learner.n_free])

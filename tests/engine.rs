@@ -468,7 +468,7 @@ fn live_rest_processing_does_not_allocate_and_sums_to_input() {
         &vec![0; kk],
         1,
         w_free.view(),
-        opts.exemplars,
+        live.exemplars(),
         "rest",
     );
     assert_eq!(

@@ -408,6 +408,9 @@ fn separate_rest(
         if !(a.rest_tonal_exponent.is_finite() && a.rest_tonal_exponent >= 0.0) {
             bail!("--rest-tonal-exponent must be 0 or more");
         }
+        if !(a.rest_tonal_exponent.is_finite() && a.rest_tonal_exponent >= 0.0) {
+            bail!("--rest-tonal-exponent must be 0 or more");
+        }
         opts.tonal_exponent = a.rest_tonal_exponent;
         let fact = with_progress(iterations + opts.release_iter, |observer| {
             nmf::fit_semi(
@@ -507,12 +510,22 @@ fn rest_realtime(
     opts.learner.n_free = a.rest_components;
     opts.learner.beta = known.beta;
     opts.learner.overlap = a.rest_overlap;
-    opts.exemplars = a.rest_exemplars;
+    if let Some(n) = a.rest_exemplars {
+        // Asked for: no tonality gate.
+        opts.exemplars = n;
+        opts.exemplar_max_tonality = f32::INFINITY;
+    }
+    if !(a.rest_tonal_exponent.is_finite() && a.rest_tonal_exponent >= 0.0) {
+        bail!("--rest-tonal-exponent must be 0 or more");
+    }
+    opts.tonal_exponent = a.rest_tonal_exponent;
     opts.learner.window = a.rest_window.max(1);
     opts.learner.refit_iters = a.rest_refit_iters;
     opts.period = a.rest_period;
     opts.delay = a.rest_delay;
     opts.exemplar_penalty = a.rest_exemplar_penalty;
+    opts.early_period = a.rest_early_period;
+    opts.learner.init_iters = a.rest_init_iters;
     if !(opts.exemplar_penalty.is_finite() && opts.exemplar_penalty >= 0.0) {
         bail!("--rest-exemplar-penalty must be 0 or more");
     }
@@ -523,7 +536,7 @@ fn rest_realtime(
         &known.source_assignment(MAX_SOURCES),
         names.len(),
         w_free.view(),
-        opts.exemplars,
+        live.exemplars(),
         rest,
     );
     let prepared = PreparedDictionary::new(&dict, &assignment)?.with_live(live)?;

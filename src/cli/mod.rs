@@ -181,18 +181,20 @@ pub struct SeparateArgs {
     /// dominate (0 = plain semi-supervised fit).
     #[arg(long, default_value_t = 5.0)]
     pub rest_overlap: f32,
-    /// Offline: iterations of each stage of the rest's residual start (0 = random start).
+    /// Iterations of each stage of the rest's residual start (0 = random start): offline
+    /// the fit's, with --realtime the worker's first refit.
     #[arg(long, default_value_t = 50, hide = true)]
     pub rest_init_iters: usize,
-    /// Offline: exponent p of the tonality scaling of --rest-overlap (0 = the weight as
-    /// given).
+    /// Exponent p of the tonality scaling of --rest-overlap, offline and with --realtime
+    /// (0 = the weight as given).
     #[arg(long, default_value_t = 4.0, hide = true)]
     pub rest_tonal_exponent: f32,
     /// With --realtime: recent-residual exemplar templates of the --rest source (the
     /// residuals of the last frames, which follow a sound the learned templates have not
-    /// seen yet; 0 = learned templates only).
-    #[arg(long, default_value_t = 4)]
-    pub rest_exemplars: usize,
+    /// seen yet; 0 = learned templates only) [default: 4, or 0 next to a tonal source's
+    /// dictionary (notes), whose missing notes the exemplars would carry into the rest].
+    #[arg(long)]
+    pub rest_exemplars: Option<usize>,
     /// With --realtime: weight of the overlap penalty on the exemplars (they are divided by
     /// 1 + weight * e in the bins the sources dominate).
     #[arg(long, default_value_t = 0.0)]
@@ -203,6 +205,10 @@ pub struct SeparateArgs {
     /// With --realtime: frames between two refits of the worker.
     #[arg(long, default_value_t = 64, hide = true)]
     pub rest_period: usize,
+    /// With --realtime: frames between two refits while the worker's window fills (0 =
+    /// --rest-period).
+    #[arg(long, default_value_t = 32, hide = true)]
+    pub rest_early_period: usize,
     /// With --realtime: frames from the end of a refit's data to the frame it applies to.
     #[arg(long, default_value_t = 16, hide = true)]
     pub rest_delay: usize,

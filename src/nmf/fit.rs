@@ -675,7 +675,7 @@ impl WindowFit {
     }
 
     /// Copies W (n_bins x k) out.
-    pub(crate) fn w_into(&self, w: &mut Array2<f32>) {
+    pub(crate) fn w_into(&self, mut w: ndarray::ArrayViewMut2<f32>) {
         let st = &self.state;
         for ((f, c), x) in w.indexed_iter_mut() {
             *x = st.wk[f * st.kp + c];

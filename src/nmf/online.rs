@@ -48,6 +48,14 @@ pub struct OnlineOptions {
     pub share_floor: f32,
     /// Seed of W_free's start.
     pub seed: u64,
+    /// Iterations of each stage of the residual start of the first refits (0: none): H_known
+    /// fitted with W_known alone on the window, then W_free and H_free from an NMF of the
+    /// positive residual, as [`super::semi::SemiOptions::init_iter`] offline.
+    #[serde(default)]
+    pub init_iters: usize,
+    /// Refits that begin with the residual start (the first ones).
+    #[serde(default)]
+    pub init_refits: usize,
 }
 
 impl Default for OnlineOptions {
@@ -60,6 +68,8 @@ impl Default for OnlineOptions {
             overlap: 5.0,
             share_floor: 0.75,
             seed: 0,
+            init_iters: 0,
+            init_refits: 0,
         }
     }
 }
@@ -76,6 +86,8 @@ pub struct OnlineLearner {
     /// Ring of the window's frames (window x n_bins) and activations (window x K).
     frames: Vec<f32>,
     acts: Vec<f32>,
+    /// The refit's start of the window's activations (window x K, window order).
+    start: Vec<f32>,
     /// Index of the oldest frame in the rings and number of frames held.
     head: usize,
     len: usize,
@@ -88,7 +100,18 @@ pub struct OnlineLearner {
     prefix: Vec<f64>,
     sorted: Vec<f64>,
     fit: WindowFit,
+    /// The residual start's fits (H_known alone; NMF of the residual), its residual frames
+    /// (window x n_bins) and W_free scratch (n_bins x K_free); allocated only with
+    /// `init_iters` > 0.
+    init: Option<Box<ResidualStart>>,
     refits: u64,
+}
+
+struct ResidualStart {
+    known: WindowFit,
+    free: WindowFit,
+    resid: Vec<f32>,
+    w_free: Array2<f32>,
 }
 
 impl OnlineLearner {
@@ -127,12 +150,22 @@ impl OnlineLearner {
         let known = known_spectrum
             .map(<[f32]>::to_vec)
             .unwrap_or_else(|| dictionary_spectrum(w_known));
+        let init = (opts.init_iters > 0 && opts.init_refits > 0).then(|| {
+            Box::new(ResidualStart {
+                known: WindowFit::new(n_bins, opts.window, kk, kk, opts.beta),
+                free: WindowFit::new(n_bins, opts.window, opts.n_free, 0, opts.beta),
+                resid: vec![0.0; opts.window * n_bins],
+                w_free: Array2::zeros((n_bins, opts.n_free)),
+            })
+        });
         Ok(Self {
+            init,
             n_bins,
             k_known: kk,
             fit: WindowFit::new(n_bins, opts.window, k, kk, opts.beta),
             frames: vec![0.0; opts.window * n_bins],
             acts: vec![0.0; opts.window * k],
+            start: vec![0.0; opts.window * k],
             head: 0,
             len: 0,
             known,
@@ -231,35 +264,95 @@ impl OnlineLearner {
             );
             overlap_weights_in_place(&mut self.bins, self.opts.share_floor);
             self.fit.set_penalty(self.opts.overlap.max(0.0), &self.bins);
-            // Wake-up floor on the free activations.
+            // The start of the window's activations: the audio thread's (the activations the
+            // frames came with), free rows floored (wake-up floor), in window order.
             let top = self.acts[..self.len * k]
                 .iter()
                 .fold(0.0f32, |m, &x| m.max(x));
             let floor = (1e-3 * top).max(EPS);
             for i in 0..self.len {
                 let slot = (self.head + i) % cap;
-                for x in &mut self.acts[slot * k + kk..(slot + 1) * k] {
+                let a = &mut self.start[i * k..(i + 1) * k];
+                a.copy_from_slice(&self.acts[slot * k..(slot + 1) * k]);
+                for x in &mut a[kk..] {
                     *x = x.max(floor);
                 }
             }
-            let (frames, acts, head) = (&self.frames, &self.acts, self.head);
+            if self.refits < self.opts.init_refits as u64 {
+                self.residual_start();
+            }
+            let (frames, start, head) = (&self.frames, &self.start, self.head);
             self.fit.load(self.len, |i| {
                 let slot = (head + i) % cap;
                 (
                     &frames[slot * nb..(slot + 1) * nb],
-                    &acts[slot * k..(slot + 1) * k],
+                    &start[i * k..(i + 1) * k],
                 )
             });
             self.fit.set_w(self.w.view());
             self.fit.iterate(self.opts.refit_iters);
-            self.fit.w_into(&mut self.w);
-            for i in 0..self.len {
-                let slot = (self.head + i) % cap;
-                self.acts[slot * k..(slot + 1) * k].copy_from_slice(self.fit.h_frame(i));
-            }
+            self.fit.w_into(self.w.view_mut());
             self.refits += 1;
         }
         self.w_free()
+    }
+
+    /// The residual start (see [`OnlineOptions::init_iters`]) on the window: replaces W_free
+    /// and the window's activations. Allocates nothing.
+    fn residual_start(&mut self) {
+        let Some(init) = self.init.as_deref_mut() else {
+            return;
+        };
+        let (nb, k, kk, cap, n) = (
+            self.n_bins,
+            self.w.ncols(),
+            self.k_known,
+            self.opts.window,
+            self.len,
+        );
+        let iters = self.opts.init_iters;
+        let (frames, start, head) = (&self.frames, &self.start, self.head);
+        init.known.load(n, |i| {
+            let slot = (head + i) % cap;
+            (
+                &frames[slot * nb..(slot + 1) * nb],
+                &start[i * k..i * k + kk],
+            )
+        });
+        init.known.set_w(self.w.slice(s![.., ..kk]));
+        init.known.iterate(iters);
+        let top = (0..n)
+            .flat_map(|i| {
+                let slot = (head + i) % cap;
+                frames[slot * nb..(slot + 1) * nb].iter().copied()
+            })
+            .fold(0.0f32, f32::max);
+        for i in 0..n {
+            let slot = (head + i) % cap;
+            let hk = init.known.h_frame(i);
+            let v = &frames[slot * nb..(slot + 1) * nb];
+            let r = &mut init.resid[i * nb..(i + 1) * nb];
+            for (f, (r, &x)) in r.iter_mut().zip(v).enumerate() {
+                let y: f32 = (0..kk).map(|c| self.w[[f, c]] * hk[c]).sum();
+                *r = (x - y).max(0.0) + 1e-6 * top;
+            }
+        }
+        let resid = &init.resid;
+        init.free.load(n, |i| {
+            (
+                &resid[i * nb..(i + 1) * nb],
+                &start[i * k + kk..(i + 1) * k],
+            )
+        });
+        init.free.set_w(self.w.slice(s![.., kk..]));
+        init.free.iterate(iters);
+        init.free.w_into(init.w_free.view_mut());
+        self.w.slice_mut(s![.., kk..]).assign(&init.w_free);
+        for i in 0..n {
+            let a = &mut self.start[i * k..(i + 1) * k];
+            a[..kk].copy_from_slice(init.known.h_frame(i));
+            a[kk..].copy_from_slice(init.free.h_frame(i));
+        }
     }
 
     /// The current W_free, n_bins x K_free.

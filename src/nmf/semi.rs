@@ -94,8 +94,12 @@ fn default_init_iter() -> usize {
 }
 
 fn default_tonal_exponent() -> f32 {
-    4.0
+    TONAL_EXPONENT
 }
+
+/// The default exponent p of the tonality scaling of the overlap weight, offline
+/// ([`SemiOptions::tonal_exponent`]) and live ([`crate::dsp::engine::LiveOptions`]).
+pub const TONAL_EXPONENT: f32 = 4.0;
 
 impl Default for SemiOptions {
     fn default() -> Self {
@@ -433,9 +437,16 @@ pub fn fit_semi(
 /// on set A (BENCHMARKS.md, "Semi-supervised separation"): p = 4 gives weights 0.4 (noise),
 /// 3.3 (drums) and 4.9 (piano) of 5.
 pub fn overlap_weight(opts: &SemiOptions, w_known: ArrayView2<f32>) -> f32 {
-    let mu = opts.overlap.max(0.0);
-    if opts.tonal_exponent > 0.0 && mu > 0.0 {
-        mu * tonality(w_known).powf(opts.tonal_exponent)
+    tonal_weight(opts.overlap, opts.tonal_exponent, w_known)
+}
+
+/// The rule of [`overlap_weight`] on its own: `mu * T^p` with T the [`tonality`] of
+/// `w_known` (n_bins x K_known); `p = 0` gives `mu`; negative `mu` counts as 0. Used by the
+/// offline fit and by the live learner alike.
+pub fn tonal_weight(mu: f32, exponent: f32, w_known: ArrayView2<f32>) -> f32 {
+    let mu = mu.max(0.0);
+    if exponent > 0.0 && mu > 0.0 {
+        mu * tonality(w_known).powf(exponent)
     } else {
         mu
     }

@@ -332,7 +332,7 @@ impl Trainer {
             &known_assignment,
             live_s,
             w_free.view(),
-            opts.exemplars,
+            live.exemplars(),
             &label,
         );
         match PreparedDictionary::new(&d, &a).and_then(|p| p.with_live(live)) {

@@ -66,8 +66,46 @@ pub struct LiveOptions {
     pub period: usize,
     /// Frames from the end of a refit's data to the frame its templates apply to.
     pub delay: usize,
+    /// Frames between two refits while the worker's window is not yet full (0: `period`).
+    pub early_period: usize,
     /// Weight of the overlap weights on the exemplars (`mu` above).
     pub exemplar_penalty: f32,
+    /// Exponent p of the tonality scaling of the learner's overlap weight
+    /// (`learner.overlap * T^p`, as offline: [`crate::nmf::semi::tonal_weight`]; 0 = the
+    /// weight as given).
+    pub tonal_exponent: f32,
+    /// Tonality T of the known dictionary from which the rest gets no exemplars (above 1:
+    /// never). See [`LiveOptions::for_known`].
+    pub exemplar_max_tonality: f32,
+}
+
+impl LiveOptions {
+    /// The settings a rest next to the known dictionary `w_known` (n_bins x K_known) runs
+    /// with, from its tonality T ([`crate::nmf::semi::tonality`]); [`live_pair`] applies it,
+    /// so the plugin and `separate --realtime --rest` follow the same rule:
+    /// - the learner's overlap weight becomes `learner.overlap * T^p` (p =
+    ///   `tonal_exponent`), the offline fit's rule ([`crate::nmf::semi::overlap_weight`]);
+    /// - no exemplars if `T >= exemplar_max_tonality`. A tonal capture (notes) is an
+    ///   incomplete dictionary of its source: the notes it did not play are in the known
+    ///   source's residual, so residual exemplars carry them into the rest. A noise or drum
+    ///   capture explains its source everywhere, and there the exemplars are what lets the
+    ///   rest follow a new sound at once.
+    ///
+    /// Measured on the bench's set A (BENCHMARKS.md, "Live"): T is 0.52 (noise), 0.90
+    /// (drums), 0.995 (piano); with exemplars A_piano_bass falls below 0 dB, without them
+    /// A_speech_noise loses about 2 dB. The limit 0.98 lies between drums and piano (the
+    /// geometric middle of 1 - T).
+    pub fn for_known(&self, w_known: ArrayView2<f32>) -> LiveOptions {
+        let mut o = self.clone();
+        let t = crate::nmf::semi::tonality(w_known);
+        o.learner.overlap =
+            crate::nmf::semi::tonal_weight(self.learner.overlap, self.tonal_exponent, w_known);
+        o.tonal_exponent = 0.0;
+        if t >= self.exemplar_max_tonality {
+            o.exemplars = 0;
+        }
+        o
+    }
 }
 
 impl Default for LiveOptions {
@@ -77,12 +115,17 @@ impl Default for LiveOptions {
             learner: OnlineOptions {
                 window: 256,
                 refit_iters: 5,
+                init_iters: 50,
+                init_refits: 1,
                 ..OnlineOptions::default()
             },
             exemplars: 4,
             period: 64,
             delay: 16,
+            early_period: 32,
             exemplar_penalty: 0.0,
+            tonal_exponent: crate::nmf::semi::TONAL_EXPONENT,
+            exemplar_max_tonality: 0.98,
         }
     }
 }
@@ -142,6 +185,7 @@ pub struct LiveRest {
 pub struct LiveWorker {
     learner: OnlineLearner,
     period: usize,
+    early_period: usize,
     delay: usize,
     since_refit: usize,
     last_index: Option<u64>,
@@ -162,9 +206,11 @@ pub struct LiveWorker {
 }
 
 /// A live rest source for `w_known` (n_bins x K_known) with the known source's mean spectrum
-/// `known_spectrum` (n_bins; `None`: W_known's row sums): the audio side, the worker side,
-/// and the starting W_free (n_bins x K_free, the learner's random start from
-/// `opts.learner.seed`) to put into the dictionary. Allocates everything.
+/// `known_spectrum` (n_bins; `None`: W_known's row sums), under `opts.for_known(w_known)`
+/// ([`LiveOptions::for_known`]): the audio side, the worker side, and the starting W_free
+/// (n_bins x K_free, the learner's random start from `opts.learner.seed`) to put into the
+/// dictionary, with [`LiveRest::exemplars`] exemplar columns after it. Allocates
+/// everything.
 ///
 /// # Errors
 /// [`NmfError::InvalidInput`] as [`OnlineLearner::new`].
@@ -173,6 +219,7 @@ pub fn live_pair(
     known_spectrum: Option<&[f32]>,
     opts: LiveOptions,
 ) -> Result<(LiveRest, LiveWorker, ndarray::Array2<f32>), NmfError> {
+    let opts = opts.for_known(w_known);
     let learner = OnlineLearner::new(w_known, known_spectrum, opts.learner.clone())?;
     let (n_bins, k_known) = w_known.dim();
     let k_free = opts.learner.n_free;
@@ -223,6 +270,7 @@ pub fn live_pair(
     let worker = LiveWorker {
         learner,
         period: opts.period,
+        early_period: opts.early_period,
         delay: opts.delay,
         since_refit: 0,
         last_index: None,
@@ -252,6 +300,17 @@ impl LiveRest {
     /// Components of the rest source in the dictionary: K_free + K_ex.
     pub fn n_components(&self) -> usize {
         self.k_free + self.opts.exemplars
+    }
+
+    /// K_ex, the exemplar templates after the rule of [`LiveOptions::for_known`] (the
+    /// dictionary's last columns; [`rest_dictionary`]'s `exemplars`).
+    pub fn exemplars(&self) -> usize {
+        self.opts.exemplars
+    }
+
+    /// The settings in force (after [`LiveOptions::for_known`]).
+    pub fn options(&self) -> &LiveOptions {
+        &self.opts
     }
 
     /// K_known.
@@ -387,7 +446,14 @@ impl LiveWorker {
             self.last_index = Some(f.index);
             let _ = self.frames_pool.try_send(f);
             self.since_refit += 1;
-            if self.period > 0 && self.since_refit >= self.period && !self.frozen {
+            let period = if self.early_period > 0
+                && self.learner.frames_held() < self.learner.options().window
+            {
+                self.early_period
+            } else {
+                self.period
+            };
+            if self.period > 0 && self.since_refit >= period && !self.frozen {
                 self.since_refit = 0;
                 if self.refit_and_send() {
                     refits += 1;
