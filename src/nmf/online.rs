@@ -240,8 +240,9 @@ impl OnlineLearner {
     /// (n_bins x K_free). With no frame held, returns W_free unchanged. The free rows of the
     /// window's activations are first floored at 1e-3 of the window's largest activation,
     /// so that templates that went unused (a silent rest) can come back when their sound
-    /// starts. The refined activations replace the window's, as the next refit's start.
-    /// Allocates nothing.
+    /// starts. Every refit starts from the audio thread's activations (the refined ones are
+    /// not kept: measured better, BENCHMARKS.md "Live"); the first `opts.init_refits` refits
+    /// begin with the residual start of [`OnlineOptions::init_iters`]. Allocates nothing.
     pub fn refit(&mut self) -> ArrayView2<'_, f32> {
         let (nb, k, kk, cap) = (self.n_bins, self.w.ncols(), self.k_known, self.opts.window);
         if self.len > 0 && self.opts.refit_iters > 0 {
