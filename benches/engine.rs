@@ -1,10 +1,10 @@
 //! Real-time engine throughput: stereo 48 kHz, n_fft 2048, hop 512, K = 32 components over 4
 //! sources, 10 solver iterations per frame, host blocks of 512 samples.
 //! Runs every per-frame solver rule (`ENGINE_SOLVERS`, default `warm+mu,flat+me`: the rule of
-//! version 1 and today's default) interleaved, best of 5 runs each, and prints for each the
-//! real-time factor (seconds of audio per second of one core), the share of a core it needs,
-//! the time of the process() calls against their deadline, and its CPU time relative to the
-//! first rule.
+//! version 1 and today's default) interleaved, best of `ENGINE_ROUNDS` runs each (default 5),
+//! and prints for each the real-time factor (seconds of audio per second of one core), the
+//! share of a core it needs, the time of the process() calls against their deadline, and its
+//! CPU time relative to the first rule.
 //! Then, in the same rounds, the engine with a source learned live (issue 8, "Cost"): 16 known
 //! components on source 1 and a rest source on source 2 with 16 learned templates and the
 //! default exemplars (`LiveOptions::default()`), its `LiveWorker` polled on the same thread
@@ -15,20 +15,26 @@
 //! share of one core at real-time rate. The worker is timed by the thread's CPU clock around
 //! every poll (two clock reads per block, counted in the worker's time).
 //! Run with `cargo bench --bench engine`; `ENGINE_ITERS` and `ENGINE_BLOCK` override the
-//! iterations per frame and the block size. A rule of `ENGINE_SOLVERS` may carry its own
+//! iterations per frame and the block size, `ENGINE_ROUNDS` the number of interleaved runs
+//! (5 by default) whose best counts. A rule of `ENGINE_SOLVERS` may carry its own
 //! iteration count as `RULE/N` (e.g. `warm+mu,flat+me@0.07/16`: an early exit with at most
-//! 16 iterations beside version 1's 10).
+//! 16 iterations beside version 1's 10). With `ENGINE_INPUT` (an audio file) and
+//! `ENGINE_DICTIONARIES` (its sources' `.npz` dictionaries, comma-separated) it also runs
+//! every rule on that material, where an early exit's iteration count is that of music.
 
 mod common;
 
+use std::path::Path;
 use std::time::Instant;
 
 use common::thread_cpu_seconds;
 
 use ndarray::Array2;
+use nmf_separator::audio::read_audio;
 use nmf_separator::dsp::engine::{
     live_pair, Engine, EngineParams, LiveOptions, LiveWorker, PreparedDictionary, MAX_SOURCES,
 };
+use nmf_separator::nmf::dictionary::source_label;
 use nmf_separator::nmf::{Dictionary, SolveRule, SpectrogramKind};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
@@ -90,9 +96,9 @@ fn run(
     block: usize,
     calls: &mut Vec<f64>,
 ) -> (f64, f64, f64, u64) {
-    let len = input[0].len();
-    let mut main = vec![vec![0.0f32; block]; 2];
-    let mut src = vec![vec![vec![0.0f32; block]; 2]; MAX_SOURCES];
+    let (len, channels) = (input[0].len(), input.len());
+    let mut main = vec![vec![0.0f32; block]; channels];
+    let mut src = vec![vec![vec![0.0f32; block]; channels]; MAX_SOURCES];
     calls.clear();
     let iters0 = engine.dictionary().map_or(0, |d| d.solver_iterations());
     let mut worker_cpu = 0.0;
@@ -100,8 +106,8 @@ fn run(
     let cpu = thread_cpu_seconds();
     let mut start = 0;
     while start + block <= len {
-        for c in 0..2 {
-            main[c].copy_from_slice(&input[c][start..start + block]);
+        for (m, x) in main.iter_mut().zip(input) {
+            m.copy_from_slice(&x[start..start + block]);
         }
         let mut m: Vec<&mut [f32]> = main.iter_mut().map(|c| c.as_mut_slice()).collect();
         let mut buses: Vec<Vec<&mut [f32]>> = src
@@ -135,6 +141,73 @@ fn call_quantiles(calls: &mut [f64]) -> (f64, f64, f64) {
     (at(0.5), at(0.999), at(1.0))
 }
 
+/// The rules of `ENGINE_SOLVERS` on real material (issue 9: an early exit's cost depends on
+/// the signal, and the noise above makes it exit after one iteration): `ENGINE_INPUT`, an audio
+/// file, separated with the dictionaries of `ENGINE_DICTIONARIES` (comma-separated `.npz`
+/// files, one source each, in bus order) in blocks of `block` samples, best of `rounds` interleaved
+/// runs of every rule. Prints each rule's real-time factor, its mean iterations per frame and
+/// its CPU time relative to the first rule. Does nothing unless both variables are set.
+fn music(rules: &[(SolveRule, usize, String)], block: usize, rounds: usize) {
+    let (Ok(input), Ok(dicts)) = (
+        std::env::var("ENGINE_INPUT"),
+        std::env::var("ENGINE_DICTIONARIES"),
+    ) else {
+        return;
+    };
+    let audio = read_audio(Path::new(&input)).expect("ENGINE_INPUT: an audio file");
+    let dicts: Vec<Dictionary> = dicts
+        .split(',')
+        .enumerate()
+        .map(|(s, p)| {
+            let mut d = Dictionary::load(Path::new(p)).expect("ENGINE_DICTIONARIES: .npz files");
+            d.labels.iter_mut().for_each(|l| *l = source_label(s));
+            d
+        })
+        .collect();
+    let dict = Dictionary::concat(&dicts).expect("compatible dictionaries");
+    let sr = audio.sample_rate as f32;
+    let mut engine = Engine::new(sr, audio.n_channels());
+    engine.set_dictionary(Some(Box::new(
+        PreparedDictionary::by_labels(&dict).expect("valid dictionary"),
+    )));
+    let len = audio.len();
+    let frames = (len / dict.hop) as f64;
+    let mut best_cpu = vec![f64::INFINITY; rules.len()];
+    let mut frame_iters = vec![0.0f64; rules.len()];
+    let mut calls = Vec::with_capacity(len / block);
+    for _ in 0..rounds {
+        for (i, (rule, iters, _)) in rules.iter().enumerate() {
+            engine.set_params(&EngineParams {
+                iterations: *iters,
+                solve_rule: *rule,
+                ..EngineParams::default()
+            });
+            engine.reset();
+            let (_, cpu, _, run_iters) = run(&mut engine, None, &audio.channels, block, &mut calls);
+            frame_iters[i] = run_iters as f64 / frames;
+            best_cpu[i] = best_cpu[i].min(cpu);
+        }
+    }
+    let audio_s = (len / block * block) as f64 / f64::from(sr);
+    println!(
+        "on {input}: {} channel(s), {sr} Hz, {audio_s:.1} s, n_fft {}, hop {}, K {} over {} sources, blocks of {block}",
+        audio.n_channels(),
+        dict.n_fft,
+        dict.hop,
+        dict.n_components(),
+        dicts.len()
+    );
+    for (i, (_, iters, rule)) in rules.iter().enumerate() {
+        println!(
+            "  solver {rule} (at most {iters} iterations): {:.0}x real time by CPU time (best of {rounds}), {:.2} iterations/frame on average, CPU {:.3}x that of {}",
+            audio_s / best_cpu[i],
+            frame_iters[i],
+            best_cpu[i] / best_cpu[0],
+            rules[0].2
+        );
+    }
+}
+
 fn main() {
     let sr = 48_000.0f32;
     let (n_fft, k) = (2048usize, 32usize);
@@ -142,6 +215,10 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(512);
+    let rounds: usize = std::env::var("ENGINE_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
     let mut rng = Pcg64::seed_from_u64(1);
     let dict = random_dictionary(&mut rng, n_fft, k, 4);
     let mut engine = Engine::new(sr, 2);
@@ -191,7 +268,7 @@ fn main() {
     pair_engine.set_params(&live_params);
     let (mut best_pair, mut best_pair_cpu) = (f64::INFINITY, f64::INFINITY);
     let mut pair_calls = Vec::with_capacity(len / block);
-    // Best of 5 of the audio thread's CPU (blocks minus polls) and, separately, of the
+    // Best of the rounds of the audio thread's CPU (blocks minus polls) and, separately, of the
     // worker's; the applied template sets and dropped frames of the last run.
     let (mut best_live, mut best_live_cpu, mut best_worker_cpu) =
         (f64::INFINITY, f64::INFINITY, f64::INFINITY);
@@ -207,7 +284,7 @@ fn main() {
     let mut calls: Vec<Vec<f64>> = vec![Vec::with_capacity(len / block); rules.len()];
     // Interleaved: run r of every rule (and setup) before run r + 1 of any, so that a change
     // of the machine's load touches all alike.
-    for _ in 0..5 {
+    for _ in 0..rounds {
         for (i, (rule, rule_iters, _)) in rules.iter().enumerate() {
             engine.set_params(&EngineParams {
                 iterations: *rule_iters,
@@ -242,7 +319,7 @@ fn main() {
     println!("engine: stereo {sr} Hz, n_fft {n_fft}, hop {}, K {k}, 4 sources, {iterations} iterations/frame, blocks of {block}", n_fft / 4);
     for (i, (_, _, rule)) in rules.iter().enumerate() {
         println!(
-            "solver {rule}: {audio_s:.1} s of audio in {:.3} s wall, {:.3} s CPU of this thread (best of 5), {:.2} iterations/frame on average",
+            "solver {rule}: {audio_s:.1} s of audio in {:.3} s wall, {:.3} s CPU of this thread (best of {rounds}), {:.2} iterations/frame on average",
             best[i], best_cpu[i], frame_iters[i]
         );
         println!(
@@ -271,14 +348,14 @@ fn main() {
         opts.period
     );
     println!(
-        "  supervised, K 32 on 2 sources: {audio_s:.1} s of audio in {best_pair:.3} s wall, {best_pair_cpu:.3} s CPU (best of 5)"
+        "  supervised, K 32 on 2 sources: {audio_s:.1} s of audio in {best_pair:.3} s wall, {best_pair_cpu:.3} s CPU (best of {rounds})"
     );
     let sup4 = rules
         .iter()
         .position(|(r, n, _)| *r == live_rule && *n == iterations)
         .map(|i| best_cpu[i]);
     println!(
-        "  live audio thread: {audio_s:.1} s of audio in {best_live:.3} s wall (worker included), {best_live_cpu:.3} s CPU without the worker (best of 5), {:.2} iterations/frame on average",
+        "  live audio thread: {audio_s:.1} s of audio in {best_live:.3} s wall (worker included), {best_live_cpu:.3} s CPU without the worker (best of {rounds}), {:.2} iterations/frame on average",
         live_iters as f64 / (len / (n_fft / 4)) as f64
     );
     println!(
@@ -294,8 +371,9 @@ fn main() {
         "  per process() call of {block} samples ({deadline:.0} us of audio), last run: median {med:.1} us, 99.9% {q999:.1} us, max {max:.1} us"
     );
     println!(
-        "  worker (LiveWorker::poll after every block): {best_worker_cpu:.3} s CPU for {audio_s:.1} s of audio (best of 5) = {:.3}% of one core at real-time rate (target <= 5%); {refits} refits, {:.2} ms CPU per refit (all polls over refits); {applied} template sets applied, {dropped} frames dropped",
+        "  worker (LiveWorker::poll after every block): {best_worker_cpu:.3} s CPU for {audio_s:.1} s of audio (best of {rounds}) = {:.3}% of one core at real-time rate (target <= 5%); {refits} refits, {:.2} ms CPU per refit (all polls over refits); {applied} template sets applied, {dropped} frames dropped",
         100.0 * best_worker_cpu / audio_s,
         1e3 * best_worker_cpu / refits.max(1) as f64
     );
+    music(&rules, block, rounds);
 }

@@ -7,8 +7,9 @@
 
 For every case of the bench: `nmfsep learn` on each train/<source>.wav (K components, beta),
 `nmfsep separate` of mix.wav (offline, 200 iterations) and `nmfsep separate --realtime`
-(the plugin's engine, causal) once per solver rule of --solvers ("default" runs without
---solver; "warm+mu" is version 1's rule), then `baseline_nmf.py --method supervised` with the same K
+(the plugin's engine, causal) once per solver rule of --solvers ("default" runs with
+nmfsep's own defaults; "warm+mu" is version 1's rule; RULE/N runs RULE with at most N
+iterations per frame, other rules get --realtime-iters), then `baseline_nmf.py --method supervised` with the same K
 and beta (scikit-learn MU, librosa STFT), each scored by the bench's `evaluate.py`
 (BSS Eval v3 via mir_eval, plus SI-SDR). Prints a Markdown table of median SDR over sources,
 with issue 9's goal per case (max(offline - 0.2 dB, FluCoMa's real-time figure where the issue
@@ -19,6 +20,7 @@ import argparse
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -80,10 +82,11 @@ def main():
             t_off = run([a.nmfsep, "separate", mix, *args, "-o", off])
             r = {"offline": evaluate(bench, case, off), "time_s": {"learn": round(t_learn, 2), "separate": round(t_off, 2)}}
             for solver in solvers:
-                rt = os.path.join(tmp, "realtime-" + solver.replace("+", "_").replace(":", "_").replace("@", "_"))
-                flag = [] if solver == "default" else ["--solver", solver]
-                t_rt = run([a.nmfsep, "separate", mix, *args, "-o", rt, "--realtime", "--block", str(a.block),
-                            "--iterations", str(a.realtime_iters), *flag])
+                rt = os.path.join(tmp, "realtime-" + re.sub(r"[+:@/]", "_", solver))
+                # "default": nmfsep's own defaults; RULE/N: the rule with at most N iterations.
+                rule, _, n = solver.partition("/")
+                flag = [] if solver == "default" else ["--solver", rule, "--iterations", n or str(a.realtime_iters)]
+                t_rt = run([a.nmfsep, "separate", mix, *args, "-o", rt, "--realtime", "--block", str(a.block), *flag])
                 r["realtime " + solver] = evaluate(bench, case, rt)
                 r["time_s"]["realtime " + solver] = round(t_rt, 2)
             if not a.no_baseline:

@@ -20,7 +20,7 @@ use crate::dsp::learn_dictionary;
 use crate::dsp::separate::mask_sources;
 use crate::dsp::stft::floored_mean_spectrogram;
 use crate::dsp::{self, spectrogram, ChannelMode, SeparateOptions, Stft};
-use crate::nmf::{self, Dictionary, FitOptions, SpectrogramKind};
+use crate::nmf::{self, Dictionary, FitOptions, SolveRule, SpectrogramKind};
 use crate::plot::{plot_factorization, PlotInput};
 
 /// Runs one command.
@@ -405,12 +405,6 @@ fn separate_rest(
         let mut opts = semi_options(a.rest_components, dict.beta, iterations, a.rest_overlap)?;
         opts.sparsity = a.sparsity;
         opts.init_iter = a.rest_init_iters;
-        if !(a.rest_tonal_exponent.is_finite() && a.rest_tonal_exponent >= 0.0) {
-            bail!("--rest-tonal-exponent must be 0 or more");
-        }
-        if !(a.rest_tonal_exponent.is_finite() && a.rest_tonal_exponent >= 0.0) {
-            bail!("--rest-tonal-exponent must be 0 or more");
-        }
         opts.tonal_exponent = a.rest_tonal_exponent;
         let fact = with_progress(iterations + opts.release_iter, |observer| {
             nmf::fit_semi(
@@ -515,9 +509,6 @@ fn rest_realtime(
         opts.exemplars = n;
         opts.exemplar_max_tonality = f32::INFINITY;
     }
-    if !(a.rest_tonal_exponent.is_finite() && a.rest_tonal_exponent >= 0.0) {
-        bail!("--rest-tonal-exponent must be 0 or more");
-    }
     opts.tonal_exponent = a.rest_tonal_exponent;
     opts.learner.window = a.rest_window.max(1);
     opts.learner.refit_iters = a.rest_refit_iters;
@@ -592,7 +583,11 @@ fn separate(a: &SeparateArgs) -> Result<()> {
         }
         sources.push((name, path));
     }
-    let iterations = a.iterations.unwrap_or(if a.realtime { 10 } else { 200 });
+    let iterations = a.iterations.unwrap_or(if a.realtime {
+        SolveRule::DEFAULT_ITERATIONS
+    } else {
+        200
+    });
     if a.realtime && a.channels == ChannelsArg::Independent {
         bail!(
             "--realtime shares activations across channels; --channels independent is offline only"

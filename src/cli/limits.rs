@@ -46,6 +46,18 @@ pub fn iterations(s: &str) -> Result<usize, String> {
     parse_in(s, 1, MAX_ITERATIONS, "")
 }
 
+/// clap parser of a weight or exponent: a finite number >= 0.
+pub fn non_negative(s: &str) -> Result<f32, String> {
+    let v: f32 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number"))?;
+    if !(v.is_finite() && v >= 0.0) {
+        return Err(format!("{v} is not a finite number >= 0"));
+    }
+    Ok(v)
+}
+
 /// clap parser of `--block`: 1..=[`MAX_BLOCK`] samples.
 pub fn block(s: &str) -> Result<usize, String> {
     parse_in(s, 1, MAX_BLOCK, " samples")

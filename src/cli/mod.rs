@@ -187,7 +187,7 @@ pub struct SeparateArgs {
     pub rest_init_iters: usize,
     /// Exponent p of the tonality scaling of --rest-overlap, offline and with --realtime
     /// (0 = the weight as given).
-    #[arg(long, default_value_t = 4.0, hide = true)]
+    #[arg(long, default_value_t = 4.0, hide = true, value_parser = limits::non_negative)]
     pub rest_tonal_exponent: f32,
     /// With --realtime: recent-residual exemplar templates of the --rest source (the
     /// residuals of the last frames, which follow a sound the learned templates have not
@@ -219,7 +219,7 @@ pub struct SeparateArgs {
     #[arg(short, long)]
     pub output: PathBuf,
     /// Multiplicative-update iterations of the activation fit (W fixed) [default: 200, or
-    /// 10 per frame with --realtime; at most 10000].
+    /// at most 16 per frame with --realtime; at most 10000].
     #[arg(long, value_parser = limits::iterations)]
     pub iterations: Option<usize>,
     /// Exponent p of the Wiener masks Y_s^p / sum_j Y_j^p on magnitude models (2 = classic).
@@ -235,14 +235,16 @@ pub struct SeparateArgs {
     #[arg(long)]
     pub plot: Option<PathBuf>,
     /// Run the plugin's real-time engine over the file instead of the offline fit: causal,
-    /// frame by frame (`--iterations` solver steps per frame, default 10), in host blocks of
+    /// frame by frame (`--iterations` solver steps per frame, at most 16 by default), in host blocks of
     /// `--block` samples; outputs are latency-compensated. At most 4 sources.
     #[arg(long)]
     pub realtime: bool,
     /// Per-frame solver of `--realtime`: START+STEP[@TOL] with START warm, flat, blend:A or
-    /// adapt:G and STEP mu (multiplicative) or me (majorization-equalization). `flat+me` is the plugin's
-    /// default; `warm+mu` is the rule of version 1 (the plugin's "Solver" parameter).
-    #[arg(long, default_value = "flat+me", requires = "realtime")]
+    /// adapt:G and STEP mu (multiplicative) or me (majorization-equalization), TOL the early
+    /// exit's relative change of h. `flat+me@0.07` is the plugin's default, `flat+me` (with
+    /// 10 iterations) the previous one, `warm+mu` the rule of version 1 (the plugin's "Solver"
+    /// parameter).
+    #[arg(long, default_value_t = SolveRule::default(), requires = "realtime")]
     pub solver: SolveRule,
     /// Host block size in samples for `--realtime` (1..65536).
     #[arg(long, default_value_t = 512, requires = "realtime", value_parser = limits::block)]

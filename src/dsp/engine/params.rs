@@ -7,10 +7,12 @@ use crate::nmf::SolveRule;
 /// Live settings of the engine. Cheap to copy; set once per block.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EngineParams {
-    /// Solver iterations per frame (1..=50 in the plugin), each one step of `solve_rule`.
+    /// Solver iterations per frame (1..=50 in the plugin), each one step of `solve_rule`; a
+    /// maximum when the rule exits early (default [`SolveRule::DEFAULT_ITERATIONS`]).
     pub iterations: usize,
     /// How each frame's activations start and step ([`SolveRule::default`]: flat start,
-    /// majorization-equalization steps; [`SolveRule::WARM_MU`] is the rule of version 1).
+    /// majorization-equalization steps, early exit; [`SolveRule::WARM_MU`] is the rule of
+    /// version 1).
     pub solve_rule: SolveRule,
     /// Mask exponent p on magnitude models.
     pub mask_power: f32,
@@ -34,8 +36,8 @@ pub struct EngineParams {
 impl Default for EngineParams {
     fn default() -> Self {
         Self {
-            iterations: 10,
-            solve_rule: SolveRule::FLAT_ME,
+            iterations: SolveRule::DEFAULT_ITERATIONS,
+            solve_rule: SolveRule::default(),
             mask_power: 2.0,
             sparsity: 0.0,
             gain: [1.0; MAX_SOURCES],
