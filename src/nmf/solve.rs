@@ -1080,7 +1080,8 @@ mod tests {
             })
             .collect();
         let mut solver = FrameSolver::new(w.view(), 1.0);
-        assert_eq!(solver.rule(), SolveRule::FLAT_ME);
+        assert_eq!(solver.rule(), SolveRule::default());
+        solver.set_rule(SolveRule::FLAT_ME);
         let (mut h, mut prev) = (vec![0.0f32; k], f64::INFINITY);
         for it in 1..=10 {
             h.iter_mut().for_each(|x| *x = 7.0); // ignored by the flat start
