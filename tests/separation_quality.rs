@@ -164,23 +164,20 @@ fn realtime_default_solver_is_near_offline_at_onsets() {
         &SeparateOptions::default(),
     )
     .unwrap();
-    let realtime = |rule: SolveRule, iterations: usize| {
+    let realtime = |rule: SolveRule| {
         let mut engine = Engine::new(mix.sample_rate as f32, 1);
         engine.set_dictionary(Some(Box::new(
             PreparedDictionary::by_labels(&dict).unwrap(),
         )));
         engine.set_params(&EngineParams {
-            iterations,
+            iterations: 10,
             solve_rule: rule,
             ..EngineParams::default()
         });
         engine.reset();
         run_offline(&mut engine, &mix.channels, 512).1
     };
-    let (new, old) = (
-        realtime(SolveRule::default(), SolveRule::DEFAULT_ITERATIONS),
-        realtime(SolveRule::WARM_MU, 10),
-    );
+    let (new, old) = (realtime(SolveRule::FLAT_ME), realtime(SolveRule::WARM_MU));
     let mean = |audio: &[Vec<Vec<f32>>]| {
         DG.iter()
             .enumerate()
@@ -194,7 +191,7 @@ fn realtime_default_solver_is_near_offline_at_onsets() {
     };
     println!("offline:");
     let off = mean(&offline.audio);
-    println!("real time, {}:", SolveRule::default());
+    println!("real time, {}:", SolveRule::FLAT_ME);
     let rt_new = mean(&new);
     println!("real time, {}:", SolveRule::WARM_MU);
     let rt_old = mean(&old);

@@ -219,7 +219,7 @@ pub struct SeparateArgs {
     #[arg(short, long)]
     pub output: PathBuf,
     /// Multiplicative-update iterations of the activation fit (W fixed) [default: 200, or
-    /// at most 16 per frame with --realtime; at most 10000].
+    /// 10 per frame with --realtime; at most 10000].
     #[arg(long, value_parser = limits::iterations)]
     pub iterations: Option<usize>,
     /// Exponent p of the Wiener masks Y_s^p / sum_j Y_j^p on magnitude models (2 = classic).
@@ -235,15 +235,14 @@ pub struct SeparateArgs {
     #[arg(long)]
     pub plot: Option<PathBuf>,
     /// Run the plugin's real-time engine over the file instead of the offline fit: causal,
-    /// frame by frame (`--iterations` solver steps per frame, at most 16 by default), in host blocks of
+    /// frame by frame (`--iterations` solver steps per frame, default 10), in host blocks of
     /// `--block` samples; outputs are latency-compensated. At most 4 sources.
     #[arg(long)]
     pub realtime: bool,
     /// Per-frame solver of `--realtime`: START+STEP[@TOL] with START warm, flat, blend:A or
     /// adapt:G and STEP mu (multiplicative) or me (majorization-equalization), TOL the early
-    /// exit's relative change of h. `flat+me@0.07` is the plugin's default, `flat+me` (with
-    /// 10 iterations) the previous one, `warm+mu` the rule of version 1 (the plugin's "Solver"
-    /// parameter).
+    /// exit's relative change of h. `flat+me` is the plugin's default; `warm+mu` is the rule
+    /// of version 1 (the plugin's "Solver" parameter).
     #[arg(long, default_value_t = SolveRule::default(), requires = "realtime")]
     pub solver: SolveRule,
     /// Host block size in samples for `--realtime` (1..65536).

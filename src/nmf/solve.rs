@@ -108,24 +108,15 @@ impl SolveRule {
         step: Step::Multiplicative,
         tol: 0.0,
     };
-    /// Flat start every frame, majorization-equalization steps, every iteration run (the
-    /// default of the versions between issue 9's first and second step, with 10 iterations).
+    /// Flat start every frame, majorization-equalization steps.
     pub const FLAT_ME: Self = Self {
         start: Start::Flat,
         step: Step::Equalized,
         tol: 0.0,
     };
-    /// [`SolveRule::FLAT_ME`] with the early exit at a relative change of h of 0.07
-    /// (`flat+me@0.07`), the default with at most [`SolveRule::DEFAULT_ITERATIONS`]
-    /// iterations per frame.
-    pub const FLAT_ME_EXIT: Self = Self {
-        start: Start::Flat,
-        step: Step::Equalized,
-        tol: 0.07,
-    };
-    /// The iterations per frame the default rule runs at most (the plugin's and
-    /// `separate --realtime`'s default).
-    pub const DEFAULT_ITERATIONS: usize = 16;
+    /// The iterations per frame of the default rule (the plugin's and `separate --realtime`'s
+    /// default).
+    pub const DEFAULT_ITERATIONS: usize = 10;
 }
 
 impl std::fmt::Display for SolveRule {
@@ -192,14 +183,11 @@ impl std::str::FromStr for SolveRule {
 }
 
 impl Default for SolveRule {
-    /// [`SolveRule::FLAT_ME_EXIT`] with at most [`SolveRule::DEFAULT_ITERATIONS`] iterations
-    /// per frame: on set A of the bench (K 16 per source, beta 1) it meets issue 9's goal,
-    /// max(offline - 0.2 dB, FluCoMa's real-time figure), on every case; the early exit only
-    /// fires where stopping early helps (A_speech_noise, about 12 iterations per frame), and
-    /// without it 16 iterations lose 0.08 dB there (BENCHMARKS.md, "Separation quality" and
-    /// "Early exit").
+    /// [`SolveRule::FLAT_ME`] with [`SolveRule::DEFAULT_ITERATIONS`] iterations per frame: on
+    /// set A of the bench (K 16 per source, beta 1) it raised the real-time median SDR over
+    /// warm multiplicative updates on every case (BENCHMARKS.md, "Real-time solver").
     fn default() -> Self {
-        Self::FLAT_ME_EXIT
+        Self::FLAT_ME
     }
 }
 

@@ -97,10 +97,10 @@
 //! | id | name (pedalboard key) | type | range, default |
 //! |----|------|------|----------------|
 //! | `bypass` | Bypass (`bypass`) | bool, host bypass flag | false: main = input delayed by the latency, source buses silent; 10 ms crossfade |
-//! | `iterations` | Iterations (`iterations`) | int | 1..50, 16: solver steps per frame (a maximum under the early exit) |
+//! | `iterations` | Iterations (`iterations`) | int | 1..50, 10: solver steps per frame |
 //! | `mask_power` | Mask exponent (`mask_exponent`) | float | 0.5..4, 2: Wiener mask exponent |
 //! | `sparsity` | Sparsity (`sparsity`) | float | 0..1, 0: L1 penalty on activations |
-//! | `solver` | Solver (`solver`) | enum | "Flat, equalized, early exit" (default), "Flat, equalized", "Warm, multiplicative (v1)": the per-frame activation solver (issue 9) |
+//! | `solver` | Solver (`solver`) | enum | "Flat, equalized" (default), "Warm, multiplicative (v1)": the per-frame activation solver (issue 9) |
 //! | `gain_1`..`gain_4` | Source N gain (`source_N_gain_db`) | float, dB | -60..12, 0 (smoothed; -60 = silent; text one decimal, "-6.0 dB", never "-0.0", parses with or without "dB") |
 //! | `mute_1`..`mute_4` | Source N mute (`source_N_mute`) | bool | false |
 //! | `solo_1`..`solo_4` | Source N solo (`source_N_solo`) | bool | false |
@@ -110,7 +110,7 @@
 //! | `freeze` | Freeze (`freeze`) | bool | false: on stops the learning of the source learned live |
 //!
 //! In the state, an enum is stored by variant id: `capture_target` as `{"string": "source_1"}`
-//! .. `"source_4"`, `"whole_mix"`; `solver` as `"flat_me_exit"`, `"flat_me"` or `"warm_mu"`; `mode_N` as
+//! .. `"source_4"`, `"whole_mix"`; `solver` as `"flat_me"` or `"warm_mu"`; `mode_N` as
 //! `"auto"`, `"captured"`, `"live"`, `"off"`. A project saved before the `solver` parameter
 //! existed loads with the default solver; its `iterations` value is the number of steps per
 //! frame of that solver. A project saved before `mode_N` and `freeze` existed loads with Auto

@@ -16,14 +16,8 @@ use crate::nmf::{Dictionary, SolveRule};
 /// The per-frame activation solver (parameter `solver`).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SolverChoice {
-    /// [`SolveRule::FLAT_ME_EXIT`]: a flat start every frame, majorization-equalization
-    /// steps, and the early exit, so "Iterations" is a maximum (the default since issue 9's
-    /// second step, with 16 iterations; BENCHMARKS.md "Separation quality").
-    #[id = "flat_me_exit"]
-    #[name = "Flat, equalized, early exit"]
-    FlatEqualizedExit,
-    /// [`SolveRule::FLAT_ME`]: a flat start every frame and majorization-equalization steps,
-    /// every iteration run (the default of issue 9's first step, with 10 iterations).
+    /// [`SolveRule::FLAT_ME`]: a flat start every frame and majorization-equalization steps
+    /// (the default since issue 9; BENCHMARKS.md "Real-time solver").
     #[id = "flat_me"]
     #[name = "Flat, equalized"]
     FlatEqualized,
@@ -38,7 +32,6 @@ impl SolverChoice {
     /// The engine's rule for this choice.
     pub fn rule(self) -> SolveRule {
         match self {
-            Self::FlatEqualizedExit => SolveRule::FLAT_ME_EXIT,
             Self::FlatEqualized => SolveRule::FLAT_ME,
             Self::WarmMultiplicative => SolveRule::WARM_MU,
         }
@@ -382,8 +375,7 @@ pub struct SeparatorParams {
     /// Host bypass: the input delayed by the latency on the main output, silent source buses.
     #[id = "bypass"]
     pub bypass: BoolParam,
-    /// Solver iterations per STFT frame (a maximum under the early exit of the default
-    /// solver).
+    /// Multiplicative-update iterations per STFT frame.
     #[id = "iterations"]
     pub iterations: IntParam,
     /// Exponent of the Wiener masks.
@@ -447,11 +439,7 @@ impl Default for SeparatorParams {
     fn default() -> Self {
         Self {
             bypass: BoolParam::new("Bypass", false).make_bypass(),
-            iterations: IntParam::new(
-                "Iterations",
-                SolveRule::DEFAULT_ITERATIONS as i32,
-                IntRange::Linear { min: 1, max: 50 },
-            ),
+            iterations: IntParam::new("Iterations", 10, IntRange::Linear { min: 1, max: 50 }),
             mask_power: FloatParam::new(
                 "Mask exponent",
                 2.0,
@@ -460,7 +448,7 @@ impl Default for SeparatorParams {
             .with_step_size(0.01),
             sparsity: FloatParam::new("Sparsity", 0.0, FloatRange::Linear { min: 0.0, max: 1.0 })
                 .with_step_size(0.001),
-            solver: EnumParam::new("Solver", SolverChoice::FlatEqualizedExit),
+            solver: EnumParam::new("Solver", SolverChoice::FlatEqualized),
             sources: [0, 1, 2, 3].map(SourceParams::new),
             capture_target: EnumParam::new("Capture target", CaptureTarget::Source1),
             capture: BoolParam::new("Capture", false),
