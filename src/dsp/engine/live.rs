@@ -66,7 +66,8 @@ pub struct LiveOptions {
     pub period: usize,
     /// Frames from the end of a refit's data to the frame its templates apply to.
     pub delay: usize,
-    /// Frames between two refits while the worker's window is not yet full (0: `period`).
+    /// Frames between two refits while the worker's window is not yet full (0: `period`;
+    /// never longer than `period`, which is used when it is the shorter).
     pub early_period: usize,
     /// Weight of the overlap weights on the exemplars (`mu` above).
     pub exemplar_penalty: f32,
@@ -449,7 +450,7 @@ impl LiveWorker {
             let period = if self.early_period > 0
                 && self.learner.frames_held() < self.learner.options().window
             {
-                self.early_period
+                self.early_period.min(self.period)
             } else {
                 self.period
             };
