@@ -818,15 +818,20 @@ fn one_capture_gives_the_rest_live_and_it_persists() {
 }
 
 /// Bound of the rest's energy while only the known noise plays, relative to the input's
-/// (measured 0.237..0.239 over four runs: the exemplars take the noise's frame-to-frame
-/// fluctuation that its 4 templates do not explain).
-const QUIET_REST: f64 = 0.3;
+/// (measured 0.320..0.333 in five runs: the exemplars take the noise's frame-to-frame
+/// fluctuation that its 4 templates do not explain). Since the tonality rule
+/// (`LiveOptions::for_known`) scales the learner's overlap weight by T^4, this broadband
+/// noise is penalized less than before (0.237..0.239 with the weight unscaled); on the
+/// bench's real noise the rule gains 0.17 dB (A_speech_noise live 11.81 against 11.64 with
+/// `--rest-tonal-exponent 0`).
+const QUIET_REST: f64 = 0.36;
 /// Bound of the relative error energy of Source 1 (the known noise) in the mixture, last
-/// 2 s (measured 0.231..0.238).
-const KNOWN_ERROR: f64 = 0.3;
+/// 2 s (measured 0.302..0.309; 0.207 with the overlap weight unscaled).
+const KNOWN_ERROR: f64 = 0.34;
 /// Bound of the relative error energy of Source 2 (the two-tone learned live), last 2 s
-/// (measured 0.100..0.103 live, 0.095..0.098 reopened and frozen).
-const LIVE_ERROR: f64 = 0.13;
+/// (measured 0.131..0.134 live, 0.128 reopened and frozen; 0.090 with the overlap weight
+/// unscaled).
+const LIVE_ERROR: f64 = 0.15;
 
 /// Incremental capture (`LearnSettings::given_known`): with the low noise captured as
 /// Source 1, Source 2 is captured from the mixture (noise + two-tone, never alone); it then
