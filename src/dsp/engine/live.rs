@@ -186,6 +186,8 @@ pub struct LiveRest {
 pub struct LiveWorker {
     learner: OnlineLearner,
     period: usize,
+    /// The refit period while the window fills, resolved from the options once: `period`
+    /// when `LiveOptions::early_period` is 0 or longer.
     early_period: usize,
     delay: usize,
     since_refit: usize,
@@ -271,7 +273,10 @@ pub fn live_pair(
     let worker = LiveWorker {
         learner,
         period: opts.period,
-        early_period: opts.early_period,
+        early_period: match opts.early_period {
+            0 => opts.period,
+            e => e.min(opts.period),
+        },
         delay: opts.delay,
         since_refit: 0,
         last_index: None,
@@ -447,10 +452,8 @@ impl LiveWorker {
             self.last_index = Some(f.index);
             let _ = self.frames_pool.try_send(f);
             self.since_refit += 1;
-            let period = if self.early_period > 0
-                && self.learner.frames_held() < self.learner.options().window
-            {
-                self.early_period.min(self.period)
+            let period = if self.learner.frames_held() < self.learner.options().window {
+                self.early_period
             } else {
                 self.period
             };
