@@ -46,6 +46,11 @@ pub struct FrameSolver {
     h_prev: Vec<f32>,
     /// The previous frame (n_bins), for the spectral change of [`Start::Adaptive`].
     v_prev: Vec<f32>,
+    /// The components still moving under [`SolveRule::screen`]: the first `n_active`
+    /// entries (K; a permutation of 0..K that screening reorders).
+    active: Vec<usize>,
+    /// Model of the held components, `sum over held k of W[:, k] h_k` (n_bins).
+    held: Vec<f32>,
     /// Iterations run since the solver was made (for benchmarks and tests).
     iterations_run: u64,
     /// Instruction set the kernels run with ([`Isa::best`] outside the tests).
@@ -99,7 +104,22 @@ pub struct SolveRule {
     /// `sum_k |h_k - h'_k| / sum_k h_k`, is at most `tol`; the iteration count is then a
     /// maximum. 0 runs every iteration.
     pub tol: f32,
+    /// Screening of silent components (beta = 1 only; 0 turns it off): after
+    /// [`SCREEN_AFTER`] iterations, and after every later one, a component whose activation is
+    /// below `screen * max(h)` is held where it is for the rest of the frame's solve. Its
+    /// share of the model, `W[:, k] h_k`, joins a fixed background (n_bins) once, and the
+    /// iterations after that read and update only the components still moving, so their cost
+    /// falls with the number of components a frame leaves silent. This is block-coordinate
+    /// descent: each iteration is the step of [`Self::step`] on the moving components with the
+    /// others fixed, so the cost still does not increase. A held component keeps its value
+    /// (it is not zeroed) and is free again in the next frame.
+    pub screen: f32,
 }
+
+/// Full iterations (every component moving) before [`SolveRule::screen`] may hold any
+/// component: from a flat start, two equalization steps already separate the components a
+/// frame uses from those it does not by orders of magnitude.
+pub const SCREEN_AFTER: usize = 2;
 
 impl SolveRule {
     /// The rule of versions before issue 9: warm start, multiplicative updates.
@@ -107,12 +127,14 @@ impl SolveRule {
         start: Start::Warm,
         step: Step::Multiplicative,
         tol: 0.0,
+        screen: 0.0,
     };
     /// Flat start every frame, majorization-equalization steps.
     pub const FLAT_ME: Self = Self {
         start: Start::Flat,
         step: Step::Equalized,
         tol: 0.0,
+        screen: 0.0,
     };
     /// The iterations per frame of the default rule (the plugin's and `separate --realtime`'s
     /// default).
@@ -122,8 +144,9 @@ impl SolveRule {
 impl std::fmt::Display for SolveRule {
     /// The text form read by [`SolveRule::from_str`](std::str::FromStr): `START+STEP` with
     /// START `warm`, `flat`, `blend:A` or `adapt:G` ([`Start::Adaptive`]) and STEP `mu` (multiplicative) or `me`
-    /// (majorization-equalization), then `@TOL` when the early-exit tolerance is not 0, e.g.
-    /// `flat+me`, `warm+mu` (earlier versions) or `flat+me@0.001`.
+    /// (majorization-equalization), then `+screen:S` when [`SolveRule::screen`] is not 0 and
+    /// `@TOL` when the early-exit tolerance is not 0, e.g. `flat+me`, `warm+mu` (earlier
+    /// versions), `flat+me@0.001` or `flat+me+screen:0.001@0.07`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.start {
             Start::Warm => f.write_str("warm")?,
@@ -135,6 +158,9 @@ impl std::fmt::Display for SolveRule {
             Step::Multiplicative => "+mu",
             Step::Equalized => "+me",
         })?;
+        if self.screen > 0.0 {
+            write!(f, "+screen:{}", self.screen)?;
+        }
         if self.tol > 0.0 {
             write!(f, "@{}", self.tol)?;
         }
@@ -152,7 +178,7 @@ impl std::str::FromStr for SolveRule {
     /// A message naming the accepted forms, for any other text or a blend weight outside 0..=1.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || {
-            format!("solver {s:?}: expected START+STEP[@TOL], START warm, flat, blend:A (0 <= A <= 1) or adapt:G (G >= 0), STEP mu or me, TOL >= 0, e.g. flat+me")
+            format!("solver {s:?}: expected START+STEP[+screen:S][@TOL], START warm, flat, blend:A (0 <= A <= 1) or adapt:G (G >= 0), STEP mu or me, 0 <= S < 1, TOL >= 0, e.g. flat+me")
         };
         let (rule, tol) = match s.trim().split_once('@') {
             Some((r, t)) => match t.parse::<f32>() {
@@ -162,6 +188,13 @@ impl std::str::FromStr for SolveRule {
             None => (s.trim(), 0.0),
         };
         let (start, step) = rule.split_once('+').ok_or_else(bad)?;
+        let (step, screen) = match step.split_once('+') {
+            Some((step, screen)) => match screen.strip_prefix("screen:").map(str::parse::<f32>) {
+                Some(Ok(x)) if (0.0..1.0).contains(&x) => (step, x),
+                _ => return Err(bad()),
+            },
+            None => (step, 0.0),
+        };
         let start = match start {
             "warm" => Start::Warm,
             "flat" => Start::Flat,
@@ -178,7 +211,12 @@ impl std::str::FromStr for SolveRule {
             "me" => Step::Equalized,
             _ => return Err(bad()),
         };
-        Ok(Self { start, step, tol })
+        Ok(Self {
+            start,
+            step,
+            tol,
+            screen,
+        })
     }
 }
 
@@ -340,6 +378,8 @@ impl FrameSolver {
             den: vec![0.0; k],
             h_prev: vec![0.0; k],
             v_prev: vec![0.0; n_bins],
+            active: (0..k).collect(),
+            held: vec![0.0; n_bins],
             iterations_run: 0,
             isa: Isa::best(),
             rule: SolveRule::default(),
@@ -451,54 +491,20 @@ impl FrameSolver {
             self.v_prev.copy_from_slice(v);
         }
         let tol = self.rule.tol;
-        for _ in 0..iterations {
+        let screening = self.rule.screen > 0.0 && self.beta == 1.0;
+        let mut n_active = self.k;
+        for it in 0..iterations {
             self.iterations_run += 1;
             if tol > 0.0 {
                 self.h_prev.copy_from_slice(h);
             }
-            if self.beta == 1.0 {
-                kl_numerator(
-                    self.isa,
-                    &self.wt,
-                    h,
-                    v,
-                    &mut self.num,
-                    &mut self.partial,
-                    &self.wb,
-                );
-                self.den.copy_from_slice(&self.colsum);
+            if n_active < self.k {
+                self.screened_step(v, h, n_active, sparsity);
             } else {
-                model(self.isa, &self.wt, h, &mut self.wh);
-                for (((a, b), &x), &y) in self
-                    .a
-                    .iter_mut()
-                    .zip(self.b.iter_mut())
-                    .zip(v)
-                    .zip(&self.wh)
-                {
-                    (*a, *b) = update_factors(x, y, self.beta);
-                }
-                project(self.isa, &self.wt, &self.a, &mut self.num);
-                project(self.isa, &self.wt, &self.b, &mut self.den);
+                self.full_step(v, h, sparsity);
             }
-            let g = self.gamma;
-            if self.rule.step == Step::Equalized && self.beta == 1.0 {
-                // The ratios in place of the numerators, then their factors in one pass.
-                for (n, &d) in self.num.iter_mut().zip(&self.den) {
-                    *n /= (d + sparsity).max(EPS);
-                }
-                equalize(self.isa, &mut self.num);
-                h.iter_mut()
-                    .zip(&self.num)
-                    .for_each(|(x, &f)| *x = (*x * f).max(EPS));
-            } else if g == 1.0 {
-                let updates = h.iter_mut().zip(&self.num).zip(&self.den);
-                updates.for_each(|((x, &n), &d)| *x = (*x * n / (d + sparsity).max(EPS)).max(EPS));
-            } else {
-                let updates = h.iter_mut().zip(&self.num).zip(&self.den);
-                updates.for_each(|((x, &n), &d)| {
-                    *x = (*x * (n / (d + sparsity).max(EPS)).powf(g)).max(EPS)
-                });
+            if screening && it + 1 >= SCREEN_AFTER && it + 1 < iterations {
+                n_active = self.screen(h, n_active);
             }
             if tol > 0.0 {
                 let (mut change, mut total) = (0.0f32, 0.0f32);
@@ -518,6 +524,117 @@ impl FrameSolver {
             }
             *x = x.max(floor);
         });
+    }
+
+    /// One iteration of the rule's step on every component: the numerators and denominators
+    /// of the multiplicative update over all K, then the step.
+    fn full_step(&mut self, v: &[f32], h: &mut [f32], sparsity: f32) {
+        if self.beta == 1.0 {
+            kl_numerator(
+                self.isa,
+                &self.wt,
+                h,
+                v,
+                &mut self.num,
+                &mut self.partial,
+                &self.wb,
+            );
+            self.den.copy_from_slice(&self.colsum);
+        } else {
+            model(self.isa, &self.wt, h, &mut self.wh);
+            for (((a, b), &x), &y) in self
+                .a
+                .iter_mut()
+                .zip(self.b.iter_mut())
+                .zip(v)
+                .zip(&self.wh)
+            {
+                (*a, *b) = update_factors(x, y, self.beta);
+            }
+            project(self.isa, &self.wt, &self.a, &mut self.num);
+            project(self.isa, &self.wt, &self.b, &mut self.den);
+        }
+        let g = self.gamma;
+        if self.rule.step == Step::Equalized && self.beta == 1.0 {
+            // The ratios in place of the numerators, then their factors in one pass.
+            for (n, &d) in self.num.iter_mut().zip(&self.den) {
+                *n /= (d + sparsity).max(EPS);
+            }
+            equalize(self.isa, &mut self.num);
+            h.iter_mut()
+                .zip(&self.num)
+                .for_each(|(x, &f)| *x = (*x * f).max(EPS));
+        } else if g == 1.0 {
+            let updates = h.iter_mut().zip(&self.num).zip(&self.den);
+            updates.for_each(|((x, &n), &d)| *x = (*x * n / (d + sparsity).max(EPS)).max(EPS));
+        } else {
+            let updates = h.iter_mut().zip(&self.num).zip(&self.den);
+            updates.for_each(|((x, &n), &d)| {
+                *x = (*x * (n / (d + sparsity).max(EPS)).powf(g)).max(EPS)
+            });
+        }
+    }
+
+    /// One iteration of the rule's step on the moving components `active[..n_active]`
+    /// (beta = 1), the held ones fixed: their model `held` joins the fused kernel's, and only
+    /// the moving components' numerators are formed and updated.
+    fn screened_step(&mut self, v: &[f32], h: &mut [f32], n_active: usize, sparsity: f32) {
+        let active = &self.active[..n_active];
+        kl_numerator_screened(
+            self.isa,
+            &self.wt,
+            h,
+            v,
+            &mut self.num[..n_active],
+            &mut self.partial,
+            &self.wb,
+            active,
+            &self.held,
+        );
+        // The ratios, in the order of `active`, in place of the numerators.
+        for (n, &c) in self.num.iter_mut().zip(active) {
+            *n /= (self.colsum[c] + sparsity).max(EPS);
+        }
+        let ratios = &mut self.num[..n_active];
+        match self.rule.step {
+            Step::Equalized => {
+                equalize(self.isa, ratios);
+                for (&f, &c) in ratios.iter().zip(active) {
+                    h[c] = (h[c] * f).max(EPS);
+                }
+            }
+            Step::Multiplicative => {
+                for (&r, &c) in ratios.iter().zip(active) {
+                    h[c] = (h[c] * r).max(EPS);
+                }
+            }
+        }
+    }
+
+    /// Holds every moving component below `rule.screen * max(h)`, adding its model
+    /// `W[:, k] h_k` to `held`; returns the number still moving. The first call of a frame's
+    /// solve (`n_active == K`) starts `held` from zero.
+    fn screen(&mut self, h: &[f32], n_active: usize) -> usize {
+        let n = self.n_bins;
+        if n_active == self.k {
+            self.held.fill(0.0);
+        }
+        let threshold = h.iter().fold(0.0f32, |m, &x| m.max(x)) * self.rule.screen;
+        let mut kept = 0;
+        for i in 0..n_active {
+            let c = self.active[i];
+            if h[c] < threshold {
+                let hc = h[c];
+                for (y, &w) in self.held.iter_mut().zip(&self.wt[c * n..(c + 1) * n]) {
+                    *y += w * hc;
+                }
+            } else {
+                // A swap, not a copy: `active` stays a permutation for the next frames.
+                self.active.swap(i, kept);
+                kept += 1;
+            }
+        }
+        kept
     }
 }
 
@@ -585,6 +702,34 @@ fn kl_numerator(
                           partial: &mut [f32],
                           wb: &[f32]| {
         kl_numerator_kernel::<{ ISA.fma() }>(wt, h, v, num, partial, wb)
+    })
+}
+
+/// `num[j] = sum_f W[f, c] v[f] / max(held[f] + sum over moving c' of W[f, c'] h[c'], EPS)`
+/// for `c = active[j]`: [`kl_numerator`] over the moving components of
+/// [`SolveRule::screen`] only, the held ones' model `held` (n_bins) taken as it is.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+fn kl_numerator_screened(
+    isa: Isa,
+    wt: &[f32],
+    h: &[f32],
+    v: &[f32],
+    num: &mut [f32],
+    partial: &mut [f32],
+    wb: &[f32],
+    active: &[usize],
+    held: &[f32],
+) {
+    simd::dispatch!(isa, |wt: &[f32],
+                          h: &[f32],
+                          v: &[f32],
+                          num: &mut [f32],
+                          partial: &mut [f32],
+                          wb: &[f32],
+                          active: &[usize],
+                          held: &[f32]| {
+        kl_numerator_screened_kernel::<{ ISA.fma() }>(wt, h, v, num, partial, wb, active, held)
     })
 }
 
@@ -732,6 +877,84 @@ fn kl_numerator_kernel<const FMA: bool>(
     }
 }
 
+/// [`kl_numerator_kernel`] over the components `active` (numerators in their order), the
+/// model starting from `held` instead of zero.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn kl_numerator_screened_kernel<const FMA: bool>(
+    wt: &[f32],
+    h: &[f32],
+    v: &[f32],
+    num: &mut [f32],
+    partial: &mut [f32],
+    wb: &[f32],
+    active: &[usize],
+    held: &[f32],
+) {
+    let n = v.len();
+    let k = h.len();
+    let full = n - n % BLOCK;
+    let partial = &mut partial[..active.len() * LANES];
+    partial.fill(0.0);
+    let row = |w_block: &[f32], c: usize| -> [f32; BLOCK] {
+        w_block[c * BLOCK..(c + 1) * BLOCK]
+            .try_into()
+            .expect("BLOCK values")
+    };
+    for (b, w_block) in wb.chunks_exact(k * BLOCK).enumerate() {
+        let mut even: [f32; BLOCK] = held[b * BLOCK..(b + 1) * BLOCK]
+            .try_into()
+            .expect("block inside the frame");
+        let mut odd = [0.0f32; BLOCK];
+        let mut pairs = active.chunks_exact(2);
+        for cs in &mut pairs {
+            let (r0, r1) = (row(w_block, cs[0]), row(w_block, cs[1]));
+            let (h0, h1) = (h[cs[0]], h[cs[1]]);
+            for i in 0..BLOCK {
+                even[i] = madd::<FMA>(r0[i], h0, even[i]);
+                odd[i] = madd::<FMA>(r1[i], h1, odd[i]);
+            }
+        }
+        if let [c] = *pairs.remainder() {
+            let r0 = row(w_block, c);
+            for i in 0..BLOCK {
+                even[i] = madd::<FMA>(r0[i], h[c], even[i]);
+            }
+        }
+        let vb: &[f32; BLOCK] = v[b * BLOCK..(b + 1) * BLOCK]
+            .try_into()
+            .expect("block inside the frame");
+        let mut r = [0.0f32; BLOCK];
+        for i in 0..BLOCK {
+            r[i] = vb[i] / (even[i] + odd[i]).max(EPS);
+        }
+        for (&c, p) in active.iter().zip(partial.chunks_exact_mut(LANES)) {
+            let row = row(w_block, c);
+            for i in 0..LANES {
+                let a = madd::<FMA>(row[LANES + i], r[LANES + i], row[i] * r[i]);
+                let b = madd::<FMA>(
+                    row[3 * LANES + i],
+                    r[3 * LANES + i],
+                    row[2 * LANES + i] * r[2 * LANES + i],
+                );
+                p[i] += a + b;
+            }
+        }
+    }
+    for (o, p) in num.iter_mut().zip(partial.chunks_exact(LANES)) {
+        *o = p.iter().sum();
+    }
+    for f in full..n {
+        let model = active
+            .iter()
+            .fold(held[f], |acc, &c| madd::<FMA>(wt[c * n + f], h[c], acc));
+        let r = v[f] / model.max(EPS);
+        for (o, &c) in num.iter_mut().zip(active) {
+            *o = madd::<FMA>(wt[c * n + f], r, *o);
+        }
+    }
+}
+
 #[inline(always)]
 fn project_kernel<const FMA: bool>(wt: &[f32], x: &[f32], out: &mut [f32]) {
     const ROWS: usize = 4;
@@ -788,6 +1011,12 @@ mod tests {
                 start: Start::Blend(0.25),
                 step: Step::Equalized,
                 tol: 0.0,
+                screen: 0.0,
+            },
+            SolveRule {
+                screen: 0.005,
+                tol: 0.07,
+                ..SolveRule::FLAT_ME
             },
             SolveRule {
                 tol: 0.002,
@@ -813,6 +1042,10 @@ mod tests {
             "",
             "flat+me@-1",
             "flat+me@x",
+            "flat+me+screen:1",
+            "flat+me+screen:-0.1",
+            "flat+me+sc:0.1",
+            "flat+me+screen:0.1+screen:0.1",
         ] {
             assert!(bad.parse::<SolveRule>().is_err(), "{bad}");
         }
