@@ -218,8 +218,8 @@ pub struct SeparateArgs {
     /// Output folder (created if missing).
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Multiplicative-update iterations of the activation fit (W fixed) [default: 200, or
-    /// 10 per frame with --realtime; at most 10000].
+    /// Iterations of the activation fit (W fixed) [default: 200, or at most 16 per frame
+    /// with --realtime; at most 10000].
     #[arg(long, value_parser = limits::iterations)]
     pub iterations: Option<usize>,
     /// Exponent p of the Wiener masks Y_s^p / sum_j Y_j^p on magnitude models (2 = classic).
@@ -235,14 +235,15 @@ pub struct SeparateArgs {
     #[arg(long)]
     pub plot: Option<PathBuf>,
     /// Run the plugin's real-time engine over the file instead of the offline fit: causal,
-    /// frame by frame (`--iterations` solver steps per frame, default 10), in host blocks of
+    /// frame by frame (`--iterations` solver steps per frame, at most, default 16), in host blocks of
     /// `--block` samples; outputs are latency-compensated. At most 4 sources.
     #[arg(long)]
     pub realtime: bool,
-    /// Per-frame solver of `--realtime`: START+STEP[@TOL] with START warm, flat, blend:A or
-    /// adapt:G and STEP mu (multiplicative) or me (majorization-equalization), TOL the early
-    /// exit's relative change of h. `flat+me` is the plugin's default; `warm+mu` is the rule
-    /// of version 1 (the plugin's "Solver" parameter).
+    /// Per-frame solver of `--realtime`: START+STEP[+screen:S][@TOL] with START warm, flat,
+    /// blend:A or adapt:G, STEP mu (multiplicative) or me (majorization-equalization), S the
+    /// screening threshold (components below S x max(h) are held after 2 iterations) and TOL
+    /// the early exit's relative change of h. The default `flat+me+screen:0.01@0.07` is the
+    /// plugin's; `warm+mu` is the rule of version 1 (the plugin's "Solver" parameter).
     #[arg(long, default_value_t = SolveRule::default(), requires = "realtime")]
     pub solver: SolveRule,
     /// Host block size in samples for `--realtime` (1..65536).

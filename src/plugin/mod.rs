@@ -97,7 +97,7 @@
 //! | id | name (pedalboard key) | type | range, default |
 //! |----|------|------|----------------|
 //! | `bypass` | Bypass (`bypass`) | bool, host bypass flag | false: main = input delayed by the latency, source buses silent; 10 ms crossfade |
-//! | `iterations` | Iterations (`iterations`) | int | 1..50, 10: solver steps per frame |
+//! | `iterations` | Iterations (`iterations`) | int | 1..50, 16: solver steps per frame (at most: the default solver exits early) |
 //! | `mask_power` | Mask exponent (`mask_exponent`) | float | 0.5..4, 2: Wiener mask exponent |
 //! | `sparsity` | Sparsity (`sparsity`) | float | 0..1, 0: L1 penalty on activations |
 //! | `solver` | Solver (`solver`) | enum | "Flat, equalized" (default), "Warm, multiplicative (v1)": the per-frame activation solver (issue 9) |

@@ -16,8 +16,10 @@ use crate::nmf::{Dictionary, SolveRule};
 /// The per-frame activation solver (parameter `solver`).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SolverChoice {
-    /// [`SolveRule::FLAT_ME`]: a flat start every frame and majorization-equalization steps
-    /// (the default since issue 9; BENCHMARKS.md "Real-time solver").
+    /// [`SolveRule::DEFAULT`]: a flat start every frame, majorization-equalization steps,
+    /// screening of silent components and an early exit (the default since issue 9;
+    /// BENCHMARKS.md "Real-time solver" and "Screening").  A project saved with this choice
+    /// before the screening keeps its `iterations` value, now the most a frame runs.
     #[id = "flat_me"]
     #[name = "Flat, equalized"]
     FlatEqualized,
@@ -32,7 +34,7 @@ impl SolverChoice {
     /// The engine's rule for this choice.
     pub fn rule(self) -> SolveRule {
         match self {
-            Self::FlatEqualized => SolveRule::FLAT_ME,
+            Self::FlatEqualized => SolveRule::DEFAULT,
             Self::WarmMultiplicative => SolveRule::WARM_MU,
         }
     }
@@ -375,7 +377,7 @@ pub struct SeparatorParams {
     /// Host bypass: the input delayed by the latency on the main output, silent source buses.
     #[id = "bypass"]
     pub bypass: BoolParam,
-    /// Multiplicative-update iterations per STFT frame.
+    /// Solver iterations per STFT frame; a maximum under the default rule's early exit.
     #[id = "iterations"]
     pub iterations: IntParam,
     /// Exponent of the Wiener masks.
@@ -439,7 +441,11 @@ impl Default for SeparatorParams {
     fn default() -> Self {
         Self {
             bypass: BoolParam::new("Bypass", false).make_bypass(),
-            iterations: IntParam::new("Iterations", 10, IntRange::Linear { min: 1, max: 50 }),
+            iterations: IntParam::new(
+                "Iterations",
+                SolveRule::DEFAULT_ITERATIONS as i32,
+                IntRange::Linear { min: 1, max: 50 },
+            ),
             mask_power: FloatParam::new(
                 "Mask exponent",
                 2.0,
