@@ -1,7 +1,8 @@
 //! Real-time engine throughput: stereo 48 kHz, n_fft 2048, hop 512, K = 32 components over 4
-//! sources, 10 solver iterations per frame, host blocks of 512 samples.
-//! Runs every per-frame solver rule (`ENGINE_SOLVERS`, default `warm+mu,flat+me`: the rule of
-//! version 1 and today's default) interleaved, best of `ENGINE_ROUNDS` runs each (default 5),
+//! sources, host blocks of 512 samples.
+//! Runs every per-frame solver rule (`ENGINE_SOLVERS`, default
+//! `warm+mu/10,flat+me/10,flat+me+screen:0.01@0.07/16`: the rule of version 1, the first
+//! issue-9 default and today's default, each with its iterations per frame) interleaved, best of `ENGINE_ROUNDS` runs each (default 5),
 //! and prints for each the real-time factor (seconds of audio per second of one core), the
 //! share of a core it needs, the time of the process() calls against their deadline, and its
 //! CPU time relative to the first rule.
@@ -228,10 +229,18 @@ fn main() {
     let iterations: usize = std::env::var("ENGINE_ITERS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(10);
+        .unwrap_or(SolveRule::DEFAULT_ITERATIONS);
     // (rule, iterations per frame, its text as given)
     let rules: Vec<(SolveRule, usize, String)> = std::env::var("ENGINE_SOLVERS")
-        .unwrap_or_else(|_| "warm+mu,flat+me".into())
+        .unwrap_or_else(|_| {
+            format!(
+                "{}/10,{}/10,{}/{}",
+                SolveRule::WARM_MU,
+                SolveRule::FLAT_ME,
+                SolveRule::default(),
+                SolveRule::DEFAULT_ITERATIONS
+            )
+        })
         .split(',')
         .map(|r| {
             let (rule, iters) = match r.split_once('/') {
@@ -316,10 +325,10 @@ fn main() {
     }
     let audio_s = (len / block * block) as f64 / f64::from(sr);
     let deadline = block as f64 / f64::from(sr) * 1e6;
-    println!("engine: stereo {sr} Hz, n_fft {n_fft}, hop {}, K {k}, 4 sources, {iterations} iterations/frame, blocks of {block}", n_fft / 4);
-    for (i, (_, _, rule)) in rules.iter().enumerate() {
+    println!("engine: stereo {sr} Hz, n_fft {n_fft}, hop {}, K {k}, 4 sources, white noise, {iterations} iterations/frame unless a rule gives its own, blocks of {block}", n_fft / 4);
+    for (i, (_, iters, rule)) in rules.iter().enumerate() {
         println!(
-            "solver {rule}: {audio_s:.1} s of audio in {:.3} s wall, {:.3} s CPU of this thread (best of {rounds}), {:.2} iterations/frame on average",
+            "solver {rule} (at most {iters} iterations): {audio_s:.1} s of audio in {:.3} s wall, {:.3} s CPU of this thread (best of {rounds}), {:.2} iterations/frame on average",
             best[i], best_cpu[i], frame_iters[i]
         );
         println!(

@@ -104,7 +104,8 @@ def main():
               + ", ".join(f"{k} {med(k):.2f} dB" for k in rts) + f", goal {goal:.2f} dB", file=sys.stderr)
 
     print(f"Median over sources, dB. Supervised: K={a.k} per source, beta={a.beta}, n_fft 2048, hop 512, "
-          f"200 iterations; realtime: {a.realtime_iters} iterations per frame, blocks of {a.block}. Goal: "
+          f"200 iterations; realtime: blocks of {a.block}, 'default' with nmfsep's own rule and iterations, "
+          f"RULE/N with at most N iterations per frame, other rules {a.realtime_iters}. Goal: "
           "max(offline - 0.2, FluCoMa's figure in issue 9).\n")
     rt_cols = [f"realtime {x}" for x in solvers]
     head = ["SDR sklearn", "SDR offline", *(f"SDR {c}" for c in rt_cols), "goal", "SI-SDR sklearn", "SI-SDR offline",
