@@ -7,7 +7,7 @@ use std::ops::ControlFlow;
 use ndarray::{Array2, ArrayView2};
 use nmf_separator::nmf::{
     divergence, divergence_naive, fit, fit_activations, gamma, init::initialize, ActivationOptions,
-    FitOptions, FrameSolver, Init, NmfError, EPS,
+    FitOptions, FrameSolver, Init, NmfError, SolveRule, EPS,
 };
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
@@ -381,6 +381,8 @@ fn frame_solver_matches_fit_activations_on_one_frame() {
         )
         .unwrap();
         let mut solver = FrameSolver::new(w.view(), beta);
+        // To convergence: every one of the 3000 iterations runs (no early exit or screening).
+        solver.set_rule(SolveRule::FLAT_ME);
         let mut hf = vec![0.3f32; 4];
         let frame: Vec<f32> = v.column(0).to_vec();
         solver.solve(&frame, &mut hf, 3000, 0.0);
