@@ -826,12 +826,18 @@ fn one_capture_gives_the_rest_live_and_it_persists() {
 /// `--rest-tonal-exponent 0`).
 const QUIET_REST: f64 = 0.36;
 /// Bound of the relative error energy of Source 1 (the known noise) in the mixture, last
-/// 2 s (measured 0.302..0.309; 0.207 with the overlap weight unscaled).
-const KNOWN_ERROR: f64 = 0.34;
-/// Bound of the relative error energy of Source 2 (the two-tone learned live), last 2 s
-/// (measured 0.131..0.134 live, 0.128 reopened and frozen; 0.090 with the overlap weight
-/// unscaled).
-const LIVE_ERROR: f64 = 0.15;
+/// 2 s. Measured with the default solver since the screening (at most 16 iterations per
+/// frame): 0.349..0.375 in eight runs (the spread follows the worker's timing, 11 or 12
+/// refits); 0.349..0.380 in six runs with the screening or the early exit turned off, so it
+/// is the 16 iterations against 10 that move it. With the previous default (`flat+me`, 10 iterations)
+/// 0.302..0.309, and 0.207 with the overlap weight unscaled.
+const KNOWN_ERROR: f64 = 0.41;
+/// Bound of the relative error energy of Source 2 (the two-tone learned live), last 2 s.
+/// Measured with the screening default 0.151..0.162 live and 0.145..0.156 reopened and frozen
+/// (eight and three runs; 0.151..0.164 with the screening or the early exit off); with the
+/// previous default 0.131..0.134 live, 0.128 reopened and frozen; 0.090 with the overlap
+/// weight unscaled.
+const LIVE_ERROR: f64 = 0.18;
 
 /// Incremental capture (`LearnSettings::given_known`): with the low noise captured as
 /// Source 1, Source 2 is captured from the mixture (noise + two-tone, never alone); it then
