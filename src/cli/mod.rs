@@ -239,7 +239,7 @@ pub struct SeparateArgs {
     /// `--block` samples; outputs are latency-compensated. At most 4 sources.
     #[arg(long)]
     pub realtime: bool,
-    /// Per-frame solver of `--realtime`: START+STEP[+screen:S][@TOL] with START warm, flat,
+    /// Per-frame solver of `--realtime`: `START+STEP[+screen:S][@TOL]` with START warm, flat,
     /// blend:A or adapt:G, STEP mu (multiplicative) or me (majorization-equalization), S the
     /// screening threshold (components below S x max(h) are held after 2 iterations) and TOL
     /// the early exit's relative change of h. The default `flat+me+screen:0.01@0.07` is the
