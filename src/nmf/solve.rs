@@ -145,10 +145,9 @@ impl SolveRule {
     /// screening makes its 16 iterations cost about what 10 of version 1's did
     /// (BENCHMARKS.md, "Screening").
     pub const DEFAULT: Self = Self {
-        start: Start::Flat,
-        step: Step::Equalized,
         tol: 0.07,
         screen: 0.01,
+        ..Self::FLAT_ME
     };
     /// The iterations per frame of the default rule, a maximum under its early exit (the
     /// plugin's and `separate --realtime`'s default).
@@ -505,6 +504,9 @@ impl FrameSolver {
         }
         let tol = self.rule.tol;
         let screening = self.rule.screen > 0.0 && self.beta == 1.0;
+        if screening {
+            self.held.fill(0.0);
+        }
         let mut n_active = self.k;
         for it in 0..iterations {
             self.iterations_run += 1;
@@ -625,13 +627,10 @@ impl FrameSolver {
     }
 
     /// Holds every moving component below `rule.screen * max(h)`, adding its model
-    /// `W[:, k] h_k` to `held`; returns the number still moving. The first call of a frame's
-    /// solve (`n_active == K`) starts `held` from zero.
+    /// `W[:, k] h_k` to `held` (zeroed when the frame's solve starts); returns the number
+    /// still moving.
     fn screen(&mut self, h: &[f32], n_active: usize) -> usize {
         let n = self.n_bins;
-        if n_active == self.k {
-            self.held.fill(0.0);
-        }
         let threshold = h.iter().fold(0.0f32, |m, &x| m.max(x)) * self.rule.screen;
         let mut kept = 0;
         for i in 0..n_active {
@@ -813,6 +812,22 @@ fn model_kernel<const FMA: bool>(wt: &[f32], h: &[f32], wh: &mut [f32]) {
     }
 }
 
+/// Adds one template's share of a block, `row[i] * r[i]` for the BLOCK bins, into its LANES
+/// partial sums `p`: two short chains of multiply-adds, then one load and one store of the
+/// partial sums, so that no addition waits long on another.
+#[inline(always)]
+fn fold_block<const FMA: bool>(row: &[f32; BLOCK], r: &[f32; BLOCK], p: &mut [f32]) {
+    for i in 0..LANES {
+        let a = madd::<FMA>(row[LANES + i], r[LANES + i], row[i] * r[i]);
+        let b = madd::<FMA>(
+            row[3 * LANES + i],
+            r[3 * LANES + i],
+            row[2 * LANES + i] * r[2 * LANES + i],
+        );
+        p[i] += a + b;
+    }
+}
+
 /// For a block of bins: the model, the ratio v / model, and its projection on every template
 /// while the block of W is still in L1. `wb` is W in blocks (see [`FrameSolver`]); the
 /// partial sums per template go to `partial` (K x LANES) and are reduced
@@ -861,22 +876,11 @@ fn kl_numerator_kernel<const FMA: bool>(
         for i in 0..BLOCK {
             r[i] = vb[i] / acc[i].max(EPS);
         }
-        // Per template, the block's 64 products fold into 16 partial sums: two short chains
-        // of multiply-adds, then one load and one store of the partial sums.
         for (row, p) in w_block
             .chunks_exact(BLOCK)
             .zip(partial.chunks_exact_mut(LANES))
         {
-            let row: &[f32; BLOCK] = row.try_into().expect("BLOCK values");
-            for i in 0..LANES {
-                let a = madd::<FMA>(row[LANES + i], r[LANES + i], row[i] * r[i]);
-                let b = madd::<FMA>(
-                    row[3 * LANES + i],
-                    r[3 * LANES + i],
-                    row[2 * LANES + i] * r[2 * LANES + i],
-                );
-                p[i] += a + b;
-            }
+            fold_block::<FMA>(row.try_into().expect("BLOCK values"), &r, p);
         }
     }
     for (o, p) in num.iter_mut().zip(partial.chunks_exact(LANES)) {
@@ -942,16 +946,7 @@ fn kl_numerator_screened_kernel<const FMA: bool>(
             r[i] = vb[i] / (even[i] + odd[i]).max(EPS);
         }
         for (&c, p) in active.iter().zip(partial.chunks_exact_mut(LANES)) {
-            let row = row(w_block, c);
-            for i in 0..LANES {
-                let a = madd::<FMA>(row[LANES + i], r[LANES + i], row[i] * r[i]);
-                let b = madd::<FMA>(
-                    row[3 * LANES + i],
-                    r[3 * LANES + i],
-                    row[2 * LANES + i] * r[2 * LANES + i],
-                );
-                p[i] += a + b;
-            }
+            fold_block::<FMA>(&row(w_block, c), &r, p);
         }
     }
     for (o, p) in num.iter_mut().zip(partial.chunks_exact(LANES)) {
