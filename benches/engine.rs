@@ -32,12 +32,12 @@ use std::time::Instant;
 use common::thread_cpu_seconds;
 
 use ndarray::Array2;
-use nmf_separator::audio::read_audio;
 use nmf_separator::dsp::engine::{
     live_pair, Engine, EngineParams, LiveOptions, LiveWorker, PreparedDictionary, MAX_SOURCES,
 };
 use nmf_separator::nmf::dictionary::source_label;
 use nmf_separator::nmf::{Dictionary, SolveRule, SpectrogramKind};
+use nmfsep::audio::read_audio;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 

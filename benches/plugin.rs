@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use common::thread_cpu_seconds;
 
-use nmf_separator::audio::read_audio;
 use nmf_separator::dsp::engine::MAX_SOURCES;
 use nmf_separator::dsp::{learn_dictionary, Stft};
 use nmf_separator::nmf::{FitOptions, SpectrogramKind};
@@ -23,6 +22,7 @@ use nmf_separator::plugin::params::{CaptureTarget, SeparatorParams};
 use nmf_separator::plugin::realtime::Controls;
 use nmf_separator::plugin::status::Status;
 use nmf_separator::plugin::trainer;
+use nmfsep::audio::read_audio;
 
 struct Counting;
 

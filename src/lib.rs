@@ -1,24 +1,18 @@
-//! NMF Separator: sound separation with non-negative matrix factorization.
+//! NMF Separator, the CLAP/VST3 plugin: sound separation with non-negative matrix factorization
+//! in a DAW.
 //!
-//! - [`nmf`]: the numerics (beta divergence, multiplicative updates, the per-frame solver,
-//!   dictionaries and their `.npz` format).
-//! - [`dsp`]: STFT, Wiener masks, offline separation, learning, and the real-time [`dsp::Engine`].
-//! - [`plugin`]: the CLAP/VST3 plugin on nice-plug; [`vst3_export`]: its VST3 factory and bus
-//!   layer.
-//! - [`cli`], [`audio`], [`plot`]: the `nmfsep` command-line tool, audio files and PNG plots.
-//! - [`metrics`]: SI-SDR for tests and benchmarks.
-//! - [`simd`]: the CPU instruction set, detected once, and the one dispatch of the hot loops.
+//! - [`plugin`]: the nice-plug plugin (parameters, capture, trainer thread, state, editor);
+//! - [`vst3_export`]: its VST3 factory (two classes) and bus layer.
+//!
+//! The numerics and the real-time engine are the `nmf_core` crate's, re-exported here as
+//! [`nmf`], [`dsp`], [`metrics`], [`simd`] and [`aligned`]; the command-line tool is the
+//! `nmfsep` crate.
 
-pub mod aligned;
-pub mod audio;
-pub mod cli;
-pub mod dsp;
-pub mod metrics;
-pub mod nmf;
-pub mod plot;
 pub mod plugin;
-pub mod simd;
 pub mod vst3_export;
+
+// The core's modules under their usual names (the plugin and its tests use `crate::dsp`, ...).
+pub use nmf_core::{aligned, dsp, metrics, nmf, simd};
 
 use plugin::NmfSeparatorClap;
 

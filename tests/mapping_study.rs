@@ -12,10 +12,10 @@ use std::ops::ControlFlow;
 use std::path::Path;
 
 use common::resample;
-use nmf_separator::audio::read_audio;
 use nmf_separator::dsp::{learn_dictionary, separate, SeparateOptions, Stft};
 use nmf_separator::metrics::si_sdr;
 use nmf_separator::nmf::{Dictionary, FitOptions, SpectrogramKind};
+use nmfsep::audio::read_audio;
 
 const NAMES: [&str; 2] = ["bass", "piano"];
 const LEN: usize = 4 * 44_100;

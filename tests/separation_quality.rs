@@ -22,11 +22,11 @@ use std::ops::ControlFlow;
 use std::path::Path;
 
 use common::resample;
-use nmf_separator::audio::read_audio;
 use nmf_separator::dsp::engine::{run_offline, Engine, EngineParams, PreparedDictionary};
 use nmf_separator::dsp::{learn_dictionary, separate, SeparateOptions, Stft};
 use nmf_separator::metrics::si_sdr;
 use nmf_separator::nmf::{Dictionary, FitOptions, SolveRule, SpectrogramKind};
+use nmfsep::audio::read_audio;
 
 const SOURCES: [&str; 2] = ["bass", "piano"];
 

@@ -1,11 +1,11 @@
 //! End-to-end tests of the `nmfsep` binary on examples/piano_bass.
 
-use nmf_separator::metrics::si_sdr;
+use nmf_core::metrics::si_sdr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn example(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
         .join("examples/piano_bass")
         .join(rel)
 }
@@ -826,7 +826,7 @@ fn rest_source_sums_to_input_and_learn_given() {
         "-o".into(),
         rest.display().to_string(),
     ]));
-    let dict = nmf_separator::nmf::Dictionary::load(&rest).unwrap();
+    let dict = nmf_core::nmf::Dictionary::load(&rest).unwrap();
     assert_eq!(dict.n_components(), 4);
     assert!(dict.labels.iter().all(|l| l == "bass"));
 

@@ -9,11 +9,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use nmf_separator::audio::read_audio;
-use nmf_separator::metrics::si_sdr;
+use nmf_core::metrics::si_sdr;
+use nmfsep::audio::read_audio;
 
 fn example(case: &str, rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
         .join("examples")
         .join(case)
         .join(rel)
