@@ -11,6 +11,7 @@
 
 pub mod aligned;
 pub mod dsp;
+pub mod fastmath;
 pub mod metrics;
 pub mod nmf;
 pub mod simd;
