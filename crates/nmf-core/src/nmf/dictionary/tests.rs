@@ -1,4 +1,3 @@
-
 use super::*;
 
 fn flat(kind: SpectrogramKind) -> Dictionary {
