@@ -129,7 +129,7 @@
 //!   strings]}`. Its n_fft and hop must follow the frame rule of
 //!   [`crate::nmf::FrameGeometry`] (n_fft a power of two 512..8192, the hop dividing it and
 //!   at most n_fft/2). At another sample rate than the session's it is used mapped, by the
-//!   same rule as `nmfsep separate` ([`trainer::for_session`]: `Dictionary::mapped_to` onto
+//!   same rule as `nmfsep separate` (`Dictionary::for_rate`: `Dictionary::mapped_to` onto
 //!   `Dictionary::n_fft_for(session rate)`), when it is prepared (activation, state load,
 //!   `.npz` load, after learning; on the trainer thread or in `activate()`, never on the audio
 //!   thread). The field keeps the dictionary as it was learned, so a project moved back to
@@ -381,7 +381,7 @@ impl<const AUX: bool> Plugin for Separator<AUX> {
             return ProcessStatus::Normal;
         };
         let controls = Controls {
-            engine: self.params.engine_params(buffer.samples()),
+            engine: self.params.engine_params(),
             capture: self.params.capture.value(),
             target: self.params.capture_target.value(),
         };

@@ -7,23 +7,6 @@ use std::path::Path;
 
 use super::*;
 
-/// `dict` as the engine uses it in a session at `session_rate` Hz, and the note saying how it
-/// was mapped (`None` when it fits as it is): the crate's one mapping rule, as `nmfsep
-/// separate` applies it, [`Dictionary::mapped_to`] onto the frame length
-/// [`Dictionary::n_fft_for`] the session rate, described by [`Dictionary::mapping_note`].
-/// Allocates (a copy of the templates): call it off the audio thread.
-///
-/// # Errors
-/// When the mapping is refused (a session rate of 0).
-pub fn for_session(
-    dict: &Dictionary,
-    session_rate: u32,
-) -> Result<(Dictionary, Option<String>), crate::nmf::DictionaryError> {
-    let n_fft = dict.n_fft_for(session_rate);
-    let note = dict.mapping_note(session_rate, n_fft);
-    Ok((dict.mapped_to(session_rate, n_fft)?, note))
-}
-
 /// Learns a dictionary of `k` templates labelled `label` from a mono clip: STFT magnitude
 /// (n_fft and hop n_fft/4 from `settings`, floored at 1e-6 times its maximum), then
 /// [`fit`] with NNDSVDa initialization. `observer(fraction done)` is called every iteration
@@ -100,15 +83,10 @@ pub fn learn_capture_given(
             known.n_fft
         ));
     }
-    let stft = Stft::new(known.n_fft, known.hop).map_err(|e| e.to_string())?;
     let clip: Vec<f32> = clip
         .iter()
         .map(|x| if x.is_finite() { *x } else { 0.0 })
         .collect();
-    let v = crate::dsp::stft::floored_mean_spectrogram(
-        &[&stft.forward(&clip)],
-        known.spectrogram.exponent(),
-    );
     let opts = crate::nmf::SemiOptions {
         n_free: k,
         beta: known.beta,
@@ -116,7 +94,7 @@ pub fn learn_capture_given(
         release_iter: 0,
         ..crate::nmf::SemiOptions::default()
     };
-    let fact = crate::nmf::fit_semi(v.view(), known.w.view(), None, &opts, &mut |p| {
+    let (d, _, _) = crate::dsp::learn::learn_given(&clip, known, None, &opts, label, &mut |p| {
         if observer(p.iteration as f32 / p.max_iter.max(1) as f32) {
             ControlFlow::Continue(())
         } else {
@@ -124,12 +102,6 @@ pub fn learn_capture_given(
         }
     })
     .map_err(|e| e.to_string())?;
-    let (w, _) = fact.free_templates();
-    let d = Dictionary {
-        w,
-        labels: vec![label.to_string(); k],
-        ..known.clone()
-    };
     d.validate().map_err(|e| e.to_string())?;
     Ok(d)
 }
@@ -150,21 +122,12 @@ pub fn merge_learned(
     let Some(old) = old else {
         return (new, new_assignment, None);
     };
-    let mapping = old
-        .mapping_note(new.sample_rate, new.n_fft)
-        .map(|n| format!("the previous components were {n}"));
-    let mapped;
-    let old = if mapping.is_some() {
-        match old.mapped_to(new.sample_rate, new.n_fft) {
-            Ok(m) => {
-                mapped = m;
-                &mapped
-            }
-            Err(e) => return (new, new_assignment, Some(e.to_string())),
-        }
-    } else {
-        old
+    let (mapped, note) = match old.for_stft(new.sample_rate, new.n_fft) {
+        Ok(m) => m,
+        Err(e) => return (new, new_assignment, Some(e.to_string())),
     };
+    let mapping = note.map(|n| format!("the previous components were {n}"));
+    let old = &mapped;
     if old.compatible_with(&new).is_err() {
         return (
             new,

@@ -26,7 +26,7 @@ use crate::nmf::{Dictionary, FitOptions, Init, SpectrogramKind};
 mod learning;
 
 use learning::export_if_requested;
-pub use learning::{for_session, learn_capture, learn_capture_given, merge_learned};
+pub use learning::{learn_capture, learn_capture_given, merge_learned};
 
 /// How often the trainer thread looks at the persisted fields for a state load, ms.
 const POLL_MS: u64 = 20;
@@ -263,7 +263,7 @@ impl Trainer {
         let assignment = effective_assignment(&dict, &self.params.assignment.lock());
         // The persisted dictionary stays as it is (moving back to its own rate is lossless);
         // the engine gets it mapped onto the session's STFT.
-        let (dict, note) = match for_session(&dict, self.session_rate()) {
+        let (dict, note) = match dict.for_rate(self.session_rate()) {
             Ok(m) => m,
             Err(e) => {
                 self.status.set_mapping(None);
@@ -318,13 +318,11 @@ impl Trainer {
         let label = source_label(live_s);
         let saved = self.params.rest_templates.lock().clone();
         if let Some(saved) = saved {
-            let restored = for_session(&saved, self.session_rate())
+            let restored = saved
+                .for_rate(self.session_rate())
                 .ok()
                 .map(|(d, _)| d)
-                .filter(|d| {
-                    (d.n_fft, d.hop, d.sample_rate) == (known.n_fft, known.hop, known.sample_rate)
-                        && d.w.dim() == w_free.dim()
-                });
+                .filter(|d| known.compatible_with(d).is_ok() && d.w.dim() == w_free.dim());
             if let Some(d) = restored {
                 if worker.set_w_free(d.w.view()).is_ok() {
                     w_free = worker.learner().w_free().to_owned();

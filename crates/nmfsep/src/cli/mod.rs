@@ -179,7 +179,7 @@ pub struct SeparateArgs {
     pub rest_components: usize,
     /// Weight of the penalty that keeps the rest's templates off the bins the sources
     /// dominate (0 = plain semi-supervised fit).
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = crate::nmf::semi::OVERLAP_WEIGHT)]
     pub rest_overlap: f32,
     /// Iterations of each stage of the rest's residual start (0 = random start): offline
     /// the fit's, with --realtime the worker's first refit.
@@ -218,8 +218,8 @@ pub struct SeparateArgs {
     /// Output folder (created if missing).
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Iterations of the activation fit (W fixed) [default: 200, or at most 16 per frame
-    /// with --realtime; at most 10000].
+    /// Iterations of the activation fit (W fixed) [default: 200, at most 10000; with
+    /// --realtime the most per frame: default 16, at most 50].
     #[arg(long, value_parser = limits::iterations)]
     pub iterations: Option<usize>,
     /// Exponent p of the Wiener masks Y_s^p / sum_j Y_j^p on magnitude models (2 = classic).

@@ -225,7 +225,10 @@ impl Engine {
     /// Sets the live parameters (taken from the next sample on; gains are smoothed).
     pub fn set_params(&mut self, params: &EngineParams) {
         self.params = *params;
-        self.params.iterations = self.params.iterations.clamp(1, 200);
+        self.params.iterations = self
+            .params
+            .iterations
+            .clamp(1, crate::nmf::SolveRule::MAX_ITERATIONS);
     }
 
     /// Clears the stream state: the output afterwards is as from a new engine with the same

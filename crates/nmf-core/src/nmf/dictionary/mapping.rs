@@ -179,4 +179,33 @@ impl Dictionary {
             )
         })
     }
+
+    /// This dictionary for audio at `sample_rate` Hz: [`Self::mapped_to`] onto the frame
+    /// length [`Self::n_fft_for`] that rate, with the note of [`Self::mapping_note`] (`None`
+    /// when it fits as it is). The one rule by which `nmfsep separate` (with or without a
+    /// rest), `nmfsep learn --given` and the plugin use a dictionary at another rate.
+    /// Allocates (a copy of the templates).
+    ///
+    /// # Errors
+    /// As [`Self::mapped_to`] (a rate of 0).
+    pub fn for_rate(
+        &self,
+        sample_rate: u32,
+    ) -> Result<(Dictionary, Option<String>), DictionaryError> {
+        self.for_stft(sample_rate, self.n_fft_for(sample_rate))
+    }
+
+    /// [`Self::for_rate`] onto a given frame length `n_fft` (samples): how dictionaries used
+    /// together all follow the first one's frame length.
+    ///
+    /// # Errors
+    /// As [`Self::mapped_to`].
+    pub fn for_stft(
+        &self,
+        sample_rate: u32,
+        n_fft: usize,
+    ) -> Result<(Dictionary, Option<String>), DictionaryError> {
+        let note = self.mapping_note(sample_rate, n_fft);
+        Ok((self.mapped_to(sample_rate, n_fft)?, note))
+    }
 }

@@ -96,6 +96,25 @@ impl SolveRule {
     /// The iterations per frame of the default rule, a maximum under its early exit (the
     /// plugin's and `separate --realtime`'s default).
     pub const DEFAULT_ITERATIONS: usize = 16;
+    /// The most iterations a frame's solve may run: the bound of the plugin's `Iterations`
+    /// parameter, of the real-time engine and of `nmfsep separate --realtime --iterations` (the
+    /// plugin parameter's range since its first version, so saved projects keep their values).
+    pub const MAX_ITERATIONS: usize = 50;
+
+    /// `n` if it is a valid number of iterations per frame (1..=[`Self::MAX_ITERATIONS`]).
+    ///
+    /// # Errors
+    /// A one-line message naming the bound.
+    pub fn check_iterations(n: usize) -> Result<usize, String> {
+        if (1..=Self::MAX_ITERATIONS).contains(&n) {
+            Ok(n)
+        } else {
+            Err(format!(
+                "the real-time solver runs 1 to {} iterations per frame, not {n}",
+                Self::MAX_ITERATIONS
+            ))
+        }
+    }
 }
 
 impl std::fmt::Display for SolveRule {

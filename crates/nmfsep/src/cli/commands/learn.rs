@@ -63,15 +63,39 @@ pub(super) fn learn(a: &LearnArgs) -> Result<()> {
     Ok(())
 }
 
-/// Loads dictionaries that must share STFT settings, beta and kind; returns their
-/// concatenation and the known sources' mean spectrum `W @ H_mean` (n_bins), or `None` if a
-/// file has no `H_mean`.
-pub(super) fn load_known(paths: &[(String, &Path)]) -> Result<(Dictionary, Option<Vec<f32>>)> {
-    let mut dicts = Vec::new();
+/// Loads the dictionaries of `paths` (name, file) for audio at `sample_rate` Hz, labels each
+/// one's components with its name and joins them: every dictionary is mapped onto the frame
+/// length the first takes at that rate (the core's one rule, [`Dictionary::for_stft`] and
+/// [`Dictionary::n_fft_for`]) and must then be [compatible](Dictionary::compatible_with) with
+/// the first. Prints one line naming every mapped dictionary. Also returns the known sources'
+/// mean spectrum `W @ H_mean` (n_bins, on the mapped templates), or `None` if a file has no
+/// `H_mean`.
+pub(super) fn load_for_rate(
+    paths: &[(String, &Path)],
+    sample_rate: u32,
+) -> Result<(Dictionary, Option<Vec<f32>>)> {
+    let mut dicts: Vec<Dictionary> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
     let mut spectrum: Option<Vec<f32>> = Some(Vec::new());
     for (name, path) in paths {
-        let mut d = Dictionary::load(path)?;
+        let loaded = Dictionary::load(path)?;
+        let n_fft = dicts
+            .first()
+            .map_or_else(|| loaded.n_fft_for(sample_rate), |f| f.n_fft);
+        let (mut d, note) = loaded.for_stft(sample_rate, n_fft)?;
+        if let Some(note) = note {
+            notes.push(format!("{name} {note}"));
+        }
         d.labels.iter_mut().for_each(|l| l.clone_from(name));
+        if let Some(first) = dicts.first() {
+            if let Err(e) = first.compatible_with(&d) {
+                bail!(
+                    "{} and {} do not match: {e}",
+                    paths[0].1.display(),
+                    path.display()
+                );
+            }
+        }
         let m = Dictionary::load_activation_means(path)?;
         spectrum = match (spectrum, m) {
             (Some(mut acc), Some(m)) => {
@@ -87,18 +111,11 @@ pub(super) fn load_known(paths: &[(String, &Path)]) -> Result<(Dictionary, Optio
         };
         dicts.push(d);
     }
-    for (d, (_, p)) in dicts.iter().zip(paths).skip(1) {
-        let (f, fp) = (&dicts[0], paths[0].1);
-        if (d.sample_rate, d.n_fft, d.hop, d.spectrogram)
-            != (f.sample_rate, f.n_fft, f.hop, f.spectrogram)
-            || d.beta != f.beta
-        {
-            bail!(
-                "dictionaries do not match: {} is {} Hz, n_fft {}, hop {}, beta {}, {:?}; {} is {} Hz, n_fft {}, hop {}, beta {}, {:?}",
-                fp.display(), f.sample_rate, f.n_fft, f.hop, f.beta, f.spectrogram,
-                p.display(), d.sample_rate, d.n_fft, d.hop, d.beta, d.spectrogram
-            );
-        }
+    if !notes.is_empty() {
+        println!(
+            "mapped dictionaries to the input's STFT: {}",
+            notes.join("; ")
+        );
     }
     Ok((Dictionary::concat(&dicts)?, spectrum))
 }
@@ -132,46 +149,31 @@ fn learn_given(a: &LearnArgs, label: &str, out: StagedFile, t0: Instant) -> Resu
         .iter()
         .map(|p| ("given".to_string(), p.as_path()))
         .collect();
-    let (known, spectrum) = load_known(&given)?;
     let audio = read_input(&a.input)?;
-    known
-        .check_matches(audio.sample_rate, known.n_fft)
-        .with_context(|| {
-            format!(
-                "{} does not fit {}",
-                a.given[0].display(),
-                a.input.display()
-            )
-        })?;
+    let (known, spectrum) = load_for_rate(&given, audio.sample_rate)?;
     if a.fit.iterations == 0 {
         bail!("--iterations must be at least 1");
     }
-    let stft = Stft::new(known.n_fft, known.hop)?;
-    let v = floored_mean_spectrogram(
-        &[&stft.forward(&audio.mono())],
-        known.spectrogram.exponent(),
-    );
-    let mut opts = semi_options(a.components, known.beta, a.fit.iterations, 5.0)?;
+    let mut opts = semi_options(
+        a.components,
+        known.beta,
+        a.fit.iterations,
+        nmf::semi::OVERLAP_WEIGHT,
+    )?;
     opts.seed = a.fit.seed;
     opts.release_iter = 0;
-    let fact = with_progress(a.fit.iterations, |observer| {
-        nmf::fit_semi(
-            v.view(),
-            known.w.view(),
+    let (dict, h_mean, fact) = with_progress(a.fit.iterations, |observer| {
+        dsp::learn::learn_given(
+            &audio.mono(),
+            &known,
             spectrum
                 .as_ref()
                 .map(|s| ndarray::ArrayView1::from(s.as_slice())),
             &opts,
+            label,
             observer,
         )
     })?;
-    // Dictionary convention: unit L2 columns, the scale moved into the mean activations.
-    let (w, h_mean) = fact.free_templates();
-    let dict = Dictionary {
-        w,
-        labels: vec![label.to_string(); a.components],
-        ..known.clone()
-    };
     dict.save_with_activation_means(out.tmp(), Some(&h_mean))?;
     out.commit()?;
     println!(

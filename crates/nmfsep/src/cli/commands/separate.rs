@@ -1,7 +1,7 @@
 //! `nmfsep separate`: a mixture into the sources of dictionaries (offline or through the
 //! real-time engine), optionally with a rest learned from the mixture.
 
-use super::learn::{load_known, semi_options};
+use super::learn::{load_for_rate, semi_options};
 use super::*;
 
 /// `separate --rest`: the sources' templates fixed, the rest learned from the mixture.
@@ -26,18 +26,11 @@ fn separate_rest(
     } else if a.realtime {
         rest_realtime(a, sources, rest, iterations, &audio)?
     } else {
-        let (dict, spectrum) = load_known(sources)?;
+        let (dict, spectrum) = load_for_rate(sources, audio.sample_rate)?;
         if spectrum.is_none() {
             eprintln!("nmfsep: note: a dictionary has no H_mean (older file): the rest's penalty uses the templates' row sums instead of the clip's mean spectrum; relearn it for better results");
         }
-        dict.check_matches(audio.sample_rate, dict.n_fft)
-            .with_context(|| {
-                format!(
-                    "{} does not fit {}",
-                    sources[0].1.display(),
-                    a.input.display()
-                )
-            })?;
+
         let stft = Stft::new(dict.n_fft, dict.hop)?;
         let e = dict.spectrogram.exponent();
         let specs: Vec<Array2<Complex32>> =
@@ -118,19 +111,11 @@ fn rest_realtime(
     audio: &Audio,
 ) -> Result<Vec<(String, Vec<Vec<f32>>)>> {
     use dsp::engine::{live_pair, run_offline_live, LiveOptions};
-    let (known, spectrum) = load_known(sources)?;
+    let (known, spectrum) = load_for_rate(sources, audio.sample_rate)?;
     if spectrum.is_none() {
         eprintln!("nmfsep: note: a dictionary has no H_mean (older file): the rest's penalty uses the templates' row sums instead of the clip's mean spectrum; relearn it for better results");
     }
-    known
-        .check_matches(audio.sample_rate, known.n_fft)
-        .with_context(|| {
-            format!(
-                "{} does not fit {}",
-                sources[0].1.display(),
-                a.input.display()
-            )
-        })?;
+
     let names = known.sources();
     if names.len() + 1 > MAX_SOURCES {
         bail!(
@@ -200,6 +185,9 @@ pub(super) fn separate(a: &SeparateArgs) -> Result<()> {
     } else {
         200
     });
+    if a.realtime {
+        SolveRule::check_iterations(iterations).map_err(|e| anyhow!("--iterations: {e}"))?;
+    }
     if a.realtime && a.channels == ChannelsArg::Independent {
         bail!(
             "--realtime shares activations across channels; --channels independent is offline only"
@@ -226,36 +214,8 @@ pub(super) fn separate(a: &SeparateArgs) -> Result<()> {
     let mut dir = StagedDir::new(&a.output)?;
     let plot = a.plot.as_deref().map(StagedFile::new).transpose()?;
 
-    let mut dicts = Vec::new();
-    for (name, path) in &sources {
-        let mut d = Dictionary::load(path)?;
-        d.labels.iter_mut().for_each(|l| l.clone_from(name));
-        dicts.push(d);
-    }
     let audio = read_input(&a.input)?;
-    // Every dictionary is mapped onto the STFT of the first one at the input's rate (one rule:
-    // Dictionary::n_fft_for and Dictionary::mapped_to).
-    let n_fft = dicts[0].n_fft_for(audio.sample_rate);
-    let mut notes: Vec<String> = Vec::new();
-    for (d, (name, _)) in dicts.iter_mut().zip(&sources) {
-        if let Some(note) = d.mapping_note(audio.sample_rate, n_fft) {
-            notes.push(format!("{name} {note}"));
-            *d = d.mapped_to(audio.sample_rate, n_fft)?;
-        }
-    }
-    for (d, (_, p)) in dicts.iter().zip(&sources).skip(1) {
-        let (f, fp) = (&dicts[0], sources[0].1);
-        if let Err(e) = f.compatible_with(d) {
-            bail!("{} and {} do not match: {e}", fp.display(), p.display());
-        }
-    }
-    let dict = Dictionary::concat(&dicts)?;
-    if !notes.is_empty() {
-        println!(
-            "mapped dictionaries to the input's STFT: {}",
-            notes.join("; ")
-        );
-    }
+    let (dict, _) = load_for_rate(&sources, audio.sample_rate)?;
     if a.realtime {
         return separate_realtime(a, &dict, &audio, iterations, dir, plot, t0);
     }
