@@ -8,6 +8,8 @@
 //! `cargo xtask bundle nmf-separator --features assert_process_allocs` (debug: the feature then
 //! panics on any allocation in `process()`). A missing bundle fails the tests.
 
+#![allow(clippy::needless_range_loop)] // channel and bus loops read clearer by index
+
 mod common;
 
 use std::cell::Cell;

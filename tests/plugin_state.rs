@@ -663,7 +663,9 @@ fn delayed(x: &[f32], d: usize) -> Vec<f32> {
 fn play(h: &mut Harness, x: &[f32]) -> (Vec<f32>, Vec<Vec<f32>>) {
     let piece = (0.1 * SR) as usize;
     let mut main = Vec::with_capacity(x.len());
-    let mut buses = vec![Vec::with_capacity(x.len()); MAX_SOURCES];
+    let mut buses: Vec<Vec<f32>> = (0..MAX_SOURCES)
+        .map(|_| Vec::with_capacity(x.len()))
+        .collect();
     for chunk in x.chunks(piece) {
         let (m, b, _) = h.run(chunk);
         main.extend_from_slice(&m);

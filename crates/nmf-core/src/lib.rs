@@ -9,6 +9,8 @@
 //! - [`simd`]: the CPU instruction set, detected once, and the one dispatch of the hot loops;
 //!   [`aligned`]: cache-line aligned buffers for those kernels.
 
+#![warn(missing_docs)]
+
 pub mod aligned;
 pub mod dsp;
 pub mod fastmath;

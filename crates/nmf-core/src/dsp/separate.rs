@@ -65,12 +65,16 @@ pub struct Separation {
 /// Errors of separation.
 #[derive(Debug, thiserror::Error)]
 pub enum SeparateError {
+    /// The input audio or settings are invalid; the message says why.
     #[error("{0}")]
     Input(String),
+    /// The NMF fit failed.
     #[error(transparent)]
     Nmf(#[from] NmfError),
+    /// The dictionaries cannot be used.
     #[error(transparent)]
     Dictionary(#[from] crate::nmf::DictionaryError),
+    /// The STFT settings are invalid.
     #[error(transparent)]
     Stft(#[from] super::stft::StftError),
 }
@@ -94,6 +98,7 @@ pub fn groups_by_label(dict: &Dictionary) -> (Vec<String>, Vec<Vec<usize>>) {
 /// Masks the channels' STFTs with the source models of `w` (n_bins x K), `h` (K x n_frames)
 /// grouped by `groups`, and returns `audio[source][channel]` of `len` samples each.
 /// `exponent` is the spectrogram kind's exponent (1 magnitude, 2 power).
+#[allow(clippy::too_many_arguments)] // the masking stage's inputs, each documented above
 pub fn mask_sources(
     stft: &Stft,
     specs: &[&Array2<Complex32>],

@@ -170,7 +170,7 @@ impl Kernels {
 }
 
 fn check(fp: usize, kp: usize, nt: usize) {
-    assert!(fp % 16 == 0 && kp % 16 == 0 && nt % TILE_STEP == 0);
+    assert!(fp.is_multiple_of(16) && kp.is_multiple_of(16) && nt.is_multiple_of(TILE_STEP));
 }
 
 #[inline(always)]
@@ -432,6 +432,93 @@ mod avx512 {
     }
 }
 
+/// The element-wise beta divergence (module [`super::beta`]) for beta other than 1, with the
+/// same floors, in the branch-free form of [`ln_f64`] and [`exp_f64`].
+#[inline(always)]
+fn beta_term(x: f32, y: f32, beta: f64) -> f64 {
+    let eps = f64::from(super::beta::EPS);
+    let y = f64::from(y).max(eps);
+    let x = f64::from(x);
+    if beta == 0.0 {
+        let r = x.max(eps) / y;
+        r - ln_f64(r) - 1.0
+    } else if beta == 2.0 {
+        0.5 * (x - y) * (x - y)
+    } else {
+        let x = if beta < 0.0 { x.max(eps) } else { x };
+        let xb = if x > 0.0 {
+            exp_f64(beta * ln_f64(if x > 0.0 { x } else { 1.0 }))
+        } else {
+            0.0
+        };
+        let yb1 = exp_f64((beta - 1.0) * ln_f64(y));
+        (xb + (beta - 1.0) * yb1 * y - beta * x * yb1) / (beta * (beta - 1.0))
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn beta_factors_generic(
+    v: &[f32],
+    y: &mut [f32],
+    b: &mut [f32],
+    fp: usize,
+    n_bins: usize,
+    nt: usize,
+    n_valid: usize,
+    beta: f32,
+    cost: bool,
+) -> f64 {
+    let eps = super::beta::EPS;
+    let bd = f64::from(beta);
+    let mut total = 0.0f64;
+    for t in 0..nt {
+        let (yrow, brow) = (&mut y[t * fp..(t + 1) * fp], &mut b[t * fp..(t + 1) * fp]);
+        if t >= n_valid {
+            yrow.fill(0.0);
+            brow.fill(0.0);
+            continue;
+        }
+        let vrow = &v[t * fp..(t + 1) * fp];
+        if cost {
+            let mut part = [0.0f64; 8];
+            let (vc, vr) = vrow[..n_bins].split_at(n_bins - n_bins % 8);
+            let (yc, yr) = yrow[..n_bins].split_at(vc.len());
+            for (xv, yv) in vc.chunks_exact(8).zip(yc.chunks_exact(8)) {
+                for i in 0..8 {
+                    part[i] += beta_term(xv[i], yv[i], bd);
+                }
+            }
+            let tail: f64 = vr.iter().zip(yr).map(|(&x, &m)| beta_term(x, m, bd)).sum();
+            total += part.iter().sum::<f64>() + tail;
+        }
+        let rows = yrow[..n_bins]
+            .iter_mut()
+            .zip(brow[..n_bins].iter_mut())
+            .zip(&vrow[..n_bins]);
+        if beta == 0.0 {
+            for ((o, p), &x) in rows {
+                let r = 1.0 / o.max(eps);
+                (*o, *p) = (x * r * r, r);
+            }
+        } else if beta == 2.0 {
+            for ((o, p), &x) in rows {
+                (*p, *o) = (o.max(eps), x);
+            }
+        } else {
+            // y^(beta-2) = exp((beta-2) ln y), in f32 (the precision of the products).
+            for ((o, p), &x) in rows {
+                let m = o.max(eps);
+                let q = exp_f32((beta - 2.0) * ln_f32(m));
+                (*o, *p) = (x * q, m * q);
+            }
+        }
+        yrow[n_bins..].fill(0.0);
+        brow[n_bins..].fill(0.0);
+    }
+    total
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -519,91 +606,4 @@ mod tests {
             assert!((a - b).abs() <= 1e-15 * (1.0 + b.abs()), "{x}: {a} vs {b}");
         }
     }
-}
-
-/// The element-wise beta divergence (module [`super::beta`]) for beta other than 1, with the
-/// same floors, in the branch-free form of [`ln_f64`] and [`exp_f64`].
-#[inline(always)]
-fn beta_term(x: f32, y: f32, beta: f64) -> f64 {
-    let eps = f64::from(super::beta::EPS);
-    let y = f64::from(y).max(eps);
-    let x = f64::from(x);
-    if beta == 0.0 {
-        let r = x.max(eps) / y;
-        r - ln_f64(r) - 1.0
-    } else if beta == 2.0 {
-        0.5 * (x - y) * (x - y)
-    } else {
-        let x = if beta < 0.0 { x.max(eps) } else { x };
-        let xb = if x > 0.0 {
-            exp_f64(beta * ln_f64(if x > 0.0 { x } else { 1.0 }))
-        } else {
-            0.0
-        };
-        let yb1 = exp_f64((beta - 1.0) * ln_f64(y));
-        (xb + (beta - 1.0) * yb1 * y - beta * x * yb1) / (beta * (beta - 1.0))
-    }
-}
-
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn beta_factors_generic(
-    v: &[f32],
-    y: &mut [f32],
-    b: &mut [f32],
-    fp: usize,
-    n_bins: usize,
-    nt: usize,
-    n_valid: usize,
-    beta: f32,
-    cost: bool,
-) -> f64 {
-    let eps = super::beta::EPS;
-    let bd = f64::from(beta);
-    let mut total = 0.0f64;
-    for t in 0..nt {
-        let (yrow, brow) = (&mut y[t * fp..(t + 1) * fp], &mut b[t * fp..(t + 1) * fp]);
-        if t >= n_valid {
-            yrow.fill(0.0);
-            brow.fill(0.0);
-            continue;
-        }
-        let vrow = &v[t * fp..(t + 1) * fp];
-        if cost {
-            let mut part = [0.0f64; 8];
-            let (vc, vr) = vrow[..n_bins].split_at(n_bins - n_bins % 8);
-            let (yc, yr) = yrow[..n_bins].split_at(vc.len());
-            for (xv, yv) in vc.chunks_exact(8).zip(yc.chunks_exact(8)) {
-                for i in 0..8 {
-                    part[i] += beta_term(xv[i], yv[i], bd);
-                }
-            }
-            let tail: f64 = vr.iter().zip(yr).map(|(&x, &m)| beta_term(x, m, bd)).sum();
-            total += part.iter().sum::<f64>() + tail;
-        }
-        let rows = yrow[..n_bins]
-            .iter_mut()
-            .zip(brow[..n_bins].iter_mut())
-            .zip(&vrow[..n_bins]);
-        if beta == 0.0 {
-            for ((o, p), &x) in rows {
-                let r = 1.0 / o.max(eps);
-                (*o, *p) = (x * r * r, r);
-            }
-        } else if beta == 2.0 {
-            for ((o, p), &x) in rows {
-                (*p, *o) = (o.max(eps), x);
-            }
-        } else {
-            // y^(beta-2) = exp((beta-2) ln y), in f32 (the precision of the products).
-            for ((o, p), &x) in rows {
-                let m = o.max(eps);
-                let q = exp_f32((beta - 2.0) * ln_f32(m));
-                (*o, *p) = (x * q, m * q);
-            }
-        }
-        yrow[n_bins..].fill(0.0);
-        brow[n_bins..].fill(0.0);
-    }
-    total
 }

@@ -39,24 +39,24 @@ impl GainSmoother {
     /// curves ([`Self::curve`]). A settled gain is a constant curve (the smoother is a serial
     /// chain, so it runs only while a gain moves).
     pub(super) fn advance(&mut self, target: [f32; MAX_SOURCES], chunk: usize) {
-        for s in 0..MAX_SOURCES {
-            let curve = &mut self.curve[s][..chunk];
-            let mut g = self.gains[s];
-            if g == target[s] {
+        for ((curve, gain), &target) in self.curve.iter_mut().zip(&mut self.gains).zip(&target) {
+            let curve = &mut curve[..chunk];
+            let mut g = *gain;
+            if g == target {
                 curve.fill(g);
                 continue;
             }
             for v in curve {
-                g += (target[s] - g) * self.coef;
+                g += (target - g) * self.coef;
                 // In f32 the one-pole smoother stalls about 1.3e-5 short of its target (the
                 // step falls below half an ulp), so unity never came back exactly: snap once
                 // within GAIN_SNAP.
-                if (target[s] - g).abs() < GAIN_SNAP {
-                    g = target[s];
+                if (target - g).abs() < GAIN_SNAP {
+                    g = target;
                 }
                 *v = g;
             }
-            self.gains[s] = g;
+            *gain = g;
         }
     }
 

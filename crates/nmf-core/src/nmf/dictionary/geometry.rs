@@ -8,10 +8,17 @@ pub const FFT_SIZES: [usize; 5] = [512, 1024, 2048, 4096, 8192];
 /// Errors of an STFT frame geometry (see [`FrameGeometry::new`]).
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum GeometryError {
+    /// The FFT size is not one of [`FFT_SIZES`].
     #[error("n_fft must be a power of two between 512 and 8192 samples, got {0}")]
     FftSize(usize),
+    /// The hop does not divide the FFT size or exceeds half of it.
     #[error("hop {hop} must divide n_fft {n_fft} and be at most n_fft/2 (a power of two from 1 to {half})", half = n_fft / 2)]
-    Hop { n_fft: usize, hop: usize },
+    Hop {
+        /// FFT size, samples.
+        n_fft: usize,
+        /// Hop, samples.
+        hop: usize,
+    },
 }
 
 /// A valid STFT frame geometry: frame length n_fft and hop, samples. [`Self::new`] is the

@@ -58,10 +58,23 @@ impl SpectrogramKind {
 /// Errors of dictionary files and compatibility checks.
 #[derive(Debug, thiserror::Error)]
 pub enum DictionaryError {
+    /// A file could not be read or written.
     #[error("cannot read or write {path}: {message}")]
-    Io { path: String, message: String },
+    Io {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A file is not a dictionary of this format.
     #[error("{path} is not an nmf-separator dictionary: {message}")]
-    Format { path: String, message: String },
+    Format {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Dictionaries or settings that cannot be used together; the message names both.
     #[error("{0}")]
     Mismatch(String),
 }

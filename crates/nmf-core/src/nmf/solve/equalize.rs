@@ -37,6 +37,7 @@ pub(super) const EQUALIZATION_STEPS: usize = 2;
 #[inline(always)]
 pub(super) fn equalized_factor(r: f32) -> f32 {
     // f32::max/min return the other operand for NaN: NaN -> the smallest ratio.
+    #[allow(clippy::manual_clamp)] // clamp would keep a NaN, which must map to a factor of 0
     let r = r.max(EQUALIZATION_MIN_RATIO).min(EQUALIZATION_MAX_RATIO);
     let u = ln_f32(r);
     let y_small = r - 1.0 / r;

@@ -129,8 +129,8 @@ pub(super) fn model_kernel<const FMA: bool>(wt: &[f32], h: &[f32], wh: &mut [f32
             *y = a.max(EPS);
         }
     }
-    for f in full..n {
-        wh[f] = bin_model::<FMA>(wt, n, h, f).max(EPS);
+    for (f, m) in wh.iter_mut().enumerate().take(n).skip(full) {
+        *m = bin_model::<FMA>(wt, n, h, f).max(EPS);
     }
 }
 

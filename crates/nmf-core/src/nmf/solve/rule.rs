@@ -42,7 +42,9 @@ pub enum Step {
 /// and [`SolveRule::WARM_MU`] for the rule of earlier versions.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SolveRule {
+    /// Where each frame's solve starts.
     pub start: Start,
+    /// How each iteration moves h.
     pub step: Step,
     /// Early exit: the solve stops after the first iteration whose relative L1 change of h,
     /// `sum_k |h_k - h'_k| / sum_k h_k`, is at most `tol`; the iteration count is then a

@@ -200,7 +200,7 @@ impl FrameSolver {
             };
             h.iter_mut()
                 .for_each(|x| *x = ((1.0 - a) * *x * r + a * flat).max(EPS));
-        } else if !(model_sum > 0.0) || !model_sum.is_finite() {
+        } else if !(model_sum.is_finite() && model_sum > 0.0) {
             h.iter_mut().for_each(|x| *x = EPS);
         }
         if let Start::Adaptive(_) = self.rule.start {
