@@ -1006,7 +1006,7 @@ const LIVE_SPEECH_MIN_SI_SDR_DB: f64 = 9.0;
 const LIVE_SPEECH_SECOND_PASS_MIN_SI_SDR_DB: f64 = 10.5;
 const LIVE_NOISE_MIN_SI_SDR_DB: f64 = 8.4;
 
-/// Issue 8 through the host: only the noise of examples/speech_noise is captured (its train
+/// A source learned live, through the host: only the noise of examples/speech_noise is captured (its train
 /// clip, as Source 1); the mix, played at real time, comes out with the speech on Source 2
 /// (the first empty source, learned live: no further step). The buses add up to the input,
 /// Sources 3 and 4 are silent, the learned templates are in the saved state, and the

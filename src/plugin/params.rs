@@ -17,7 +17,7 @@ use crate::nmf::{Dictionary, SolveRule};
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SolverChoice {
     /// [`SolveRule::DEFAULT`]: a flat start every frame, majorization-equalization steps,
-    /// screening of silent components and an early exit (the default since issue 9;
+    /// screening of silent components and an early exit (the default since the screening solver;
     /// BENCHMARKS.md "Real-time solver" and "Screening").  A project saved with this choice
     /// before the screening keeps its `iterations` value, now the most a frame runs.
     #[id = "flat_me"]

@@ -37,6 +37,20 @@ the same masks to every channel, like the real-time engine; --channels independe
 each channel on its own. Outputs are 32-bit float WAV files with the input's sample rate \
 and channel count, and add up to the input.";
 
+const SEPARATE_HELP: &str = "\
+Examples:
+  nmfsep learn piano.wav -o piano.npz
+  nmfsep learn bass.wav -o bass.npz
+  nmfsep separate mix.wav --source piano=piano.npz --source bass=bass.npz -o out/
+  nmfsep separate mix.wav --source noise=noise.npz --rest speech -o out/
+  nmfsep separate mix.wav --source piano=piano.npz --source bass=bass.npz --realtime -o out_live/
+
+At least one --source is required unless --rest is given. \
+Channels: separate --channels shared (default) fits one set of activations on the mean of the \
+channels' spectrograms and applies the same masks to every channel, like the real-time engine; \
+--channels independent fits each channel on its own. Outputs are 32-bit float WAV files with \
+the input's sample rate and channel count, and add up to the input.";
+
 /// Sound separation with non-negative matrix factorization (NMF).
 #[derive(Parser, Debug)]
 #[command(name = "nmfsep", version, about, after_help = CHANNELS_HELP)]
@@ -52,7 +66,7 @@ pub enum Command {
     #[command(after_help = CHANNELS_HELP)]
     Learn(LearnArgs),
     /// Separate a mixture into the sources of one or more dictionaries.
-    #[command(after_help = CHANNELS_HELP)]
+    #[command(after_help = SEPARATE_HELP)]
     Separate(SeparateArgs),
     /// Unsupervised NMF of a mixture: one output per component or per group of components.
     #[command(after_help = CHANNELS_HELP)]
@@ -160,8 +174,9 @@ pub struct LearnArgs {
 pub struct SeparateArgs {
     /// Audio mixture (WAV, FLAC, MP3, Ogg Vorbis).
     pub input: PathBuf,
-    /// A source as NAME=DICTIONARY.npz (repeat for each source). All components of the
-    /// dictionary are labelled NAME; the output is OUTDIR/NAME.wav.
+    /// A source as NAME=DICTIONARY.npz (repeat for each source; at least one unless --rest
+    /// is given). All components of the dictionary are labelled NAME; the output is
+    /// OUTDIR/NAME.wav.
     #[arg(
         short,
         long = "source",
@@ -316,6 +331,19 @@ pub fn main() -> i32 {
             };
         }
     };
+    // The frame rule ties --hop to --n-fft, which no single argument's parser can check: it is
+    // a usage error like any other size out of bounds.
+    let stft = match &cli.command {
+        Command::Learn(a) => Some(&a.stft),
+        Command::Decompose(a) => Some(&a.stft),
+        Command::Separate(_) => None,
+    };
+    if let Some(s) = stft {
+        if let Err(e) = crate::nmf::FrameGeometry::new(s.n_fft, s.hop) {
+            eprintln!("nmfsep: error: --hop {} with --n-fft {}: {e} (see nmfsep --help)", s.hop, s.n_fft);
+            return 2;
+        }
+    }
     match commands::run(cli.command) {
         Ok(()) => 0,
         Err(e) => {

@@ -5,7 +5,7 @@
 /// Where a frame's solve starts. Every start is rescaled to the frame's energy.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Start {
-    /// The previous frame's h (the solver's behaviour before issue 9). Multiplicative
+    /// The previous frame's h (the solver's first behaviour). Multiplicative
     /// updates leave a component that was near its floor only geometrically, so at an onset
     /// the warm start lags for several frames.
     Warm,
@@ -68,7 +68,7 @@ pub struct SolveRule {
 pub const SCREEN_AFTER: usize = 2;
 
 impl SolveRule {
-    /// The rule of versions before issue 9: warm start, multiplicative updates.
+    /// The rule of the first versions: warm start, multiplicative updates.
     pub const WARM_MU: Self = Self {
         start: Start::Warm,
         step: Step::Multiplicative,
@@ -76,7 +76,7 @@ impl SolveRule {
         screen: 0.0,
     };
     /// Flat start every frame, majorization-equalization steps: the default of the first
-    /// issue-9 versions (with 10 iterations per frame).
+    /// first versions (with 10 iterations per frame).
     pub const FLAT_ME: Self = Self {
         start: Start::Flat,
         step: Step::Equalized,
@@ -86,7 +86,7 @@ impl SolveRule {
     /// The default (`flat+me+screen:0.01@0.07`): [`Self::FLAT_ME`] with screening of the
     /// components below 1 % of the frame's largest activation and an early exit at a relative
     /// change of h of 7 %, with [`Self::DEFAULT_ITERATIONS`] iterations at most. On set A of
-    /// the bench it meets issue 9's goal, max(offline - 0.2 dB, FluCoMa's real-time figure),
+    /// the bench it meets the goal max(offline - 0.2 dB, FluCoMa's real-time figure),
     /// on all six cases, where [`Self::FLAT_ME`] with 10 iterations misses A_band4; the
     /// screening makes its 16 iterations cost about what 10 of version 1's did
     /// (BENCHMARKS.md, "Screening").

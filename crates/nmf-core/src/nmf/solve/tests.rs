@@ -324,7 +324,7 @@ fn equalization_descends_faster_than_multiplicative_updates() {
     let c_mu = kl(&v, &w, &h_mu);
     assert!(prev < c_mu, "equalization {prev} vs multiplicative {c_mu}");
 }
-/// Screening (issue 9): on frames that use a third of the components, from a flat start,
+/// Screening: on frames that use a third of the components, from a flat start,
 /// - every iteration still lowers the KL cost (block-coordinate descent: the held
 ///   components are fixed, the others take the usual step), to f32 rounding;
 /// - components are held in every frame (the held model is not zero) and every instruction set gives

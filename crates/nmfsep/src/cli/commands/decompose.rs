@@ -108,11 +108,12 @@ pub(super) fn decompose(a: &DecomposeArgs) -> Result<()> {
     }
     commit_outputs(dir, plot)?;
     println!(
-        "decomposed {} ({:.1} s, {} Hz, {} ch) into {k} components, {} iterations, outputs {} -> {} ({:.1} s)",
+        "decomposed {} ({:.1} s, {} Hz, {} ch) into {}, {} iterations, outputs {} -> {} ({:.1} s)",
         a.input.display(),
         audio.duration_s(),
         audio.sample_rate,
         audio.n_channels(),
+        count(k, "component"),
         fact.n_iter,
         names.join(", "),
         a.output.display(),

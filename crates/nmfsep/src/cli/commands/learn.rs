@@ -49,8 +49,8 @@ pub(super) fn learn(a: &LearnArgs) -> Result<()> {
         p.commit()?;
     }
     println!(
-        "learned {} components labelled {label:?} from {} ({:.1} s, {} Hz, {} ch) in {} iterations, cost {:.4e} -> {} ({:.1} s)",
-        a.components,
+        "learned {} labelled {label:?} from {} ({:.1} s, {} Hz, {} ch) in {} iterations, cost {:.4e} -> {} ({:.1} s)",
+        count(a.components, "component"),
         a.input.display(),
         audio.duration_s(),
         audio.sample_rate,
@@ -177,11 +177,11 @@ fn learn_given(a: &LearnArgs, label: &str, out: StagedFile, t0: Instant) -> Resu
     dict.save_with_activation_means(out.tmp(), Some(&h_mean))?;
     out.commit()?;
     println!(
-        "learned {} components labelled {label:?} from {} ({:.1} s) given {} fixed components, {} iterations, cost {:.4e} -> {} ({:.1} s)",
-        a.components,
+        "learned {} labelled {label:?} from {} ({:.1} s) given {} fixed, {} iterations, cost {:.4e} -> {} ({:.1} s)",
+        count(a.components, "component"),
         a.input.display(),
         audio.duration_s(),
-        known.n_components(),
+        count(known.n_components(), "component"),
         fact.n_iter,
         fact.cost.last().map_or(f64::NAN, |c| c.cost),
         a.output.display(),

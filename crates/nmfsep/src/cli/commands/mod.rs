@@ -32,6 +32,15 @@ use crate::nmf::{self, Dictionary, FitOptions, SolveRule, SpectrogramKind};
 
 use crate::plot::{plot_factorization, PlotInput};
 
+/// `n` and `noun`, in the plural unless `n` is 1 ("1 component", "16 components").
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// Runs one command.
 ///
 /// # Errors
