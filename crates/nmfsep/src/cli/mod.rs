@@ -340,7 +340,10 @@ pub fn main() -> i32 {
     };
     if let Some(s) = stft {
         if let Err(e) = crate::nmf::FrameGeometry::new(s.n_fft, s.hop) {
-            eprintln!("nmfsep: error: --hop {} with --n-fft {}: {e} (see nmfsep --help)", s.hop, s.n_fft);
+            eprintln!(
+                "nmfsep: error: --hop {} with --n-fft {}: {e} (see nmfsep --help)",
+                s.hop, s.n_fft
+            );
             return 2;
         }
     }

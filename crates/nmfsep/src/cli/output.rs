@@ -184,7 +184,8 @@ impl StagedFile {
         if let Some(dir) = &self.create {
             match std::fs::create_dir(dir) {
                 Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
-                    return Err(e).with_context(|| format!("cannot create folder {}", dir.display()))
+                    return Err(e)
+                        .with_context(|| format!("cannot create folder {}", dir.display()))
                 }
                 _ => {}
             }
