@@ -50,13 +50,7 @@ pub fn learn_capture(
         SpectrogramKind::Magnitude,
         &opts,
         label,
-        &mut |p| {
-            if observer(p.iteration as f32 / p.max_iter.max(1) as f32) {
-                ControlFlow::Continue(())
-            } else {
-                ControlFlow::Break(())
-            }
-        },
+        &mut fraction_observer(observer),
     )
     .map_err(|e| e.to_string())?;
     d.validate().map_err(|e| e.to_string())?;
@@ -94,16 +88,25 @@ pub fn learn_capture_given(
         release_iter: 0,
         ..crate::nmf::SemiOptions::default()
     };
-    let (d, _, _) = crate::dsp::learn::learn_given(&clip, known, None, &opts, label, &mut |p| {
+    let mut observer = fraction_observer(observer);
+    let (d, _, _) = crate::dsp::learn::learn_given(&clip, known, None, &opts, label, &mut observer)
+        .map_err(|e| e.to_string())?;
+    d.validate().map_err(|e| e.to_string())?;
+    Ok(d)
+}
+
+/// The fits' progress as the trainer reports it: `observer(fraction done)`, which stops the
+/// fit by returning false.
+fn fraction_observer(
+    observer: &mut dyn FnMut(f32) -> bool,
+) -> impl FnMut(crate::nmf::Progress) -> ControlFlow<()> + '_ {
+    move |p| {
         if observer(p.iteration as f32 / p.max_iter.max(1) as f32) {
             ControlFlow::Continue(())
         } else {
             ControlFlow::Break(())
         }
-    })
-    .map_err(|e| e.to_string())?;
-    d.validate().map_err(|e| e.to_string())?;
-    Ok(d)
+    }
 }
 
 /// Merges newly learned components (all with one label) into the dictionary: the old

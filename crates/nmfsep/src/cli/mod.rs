@@ -30,14 +30,22 @@ use std::path::PathBuf;
 use crate::nmf::SolveRule;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-const CHANNELS_HELP: &str = "\
+/// The help text on channels, one literal so that `concat!` can join it to others.
+macro_rules! channels_help {
+    () => {
+        "\
 Channels: learn and decompose fit the mean over channels of the channels' spectrograms. \
 separate --channels shared (default) fits one set of activations on that mean and applies \
 the same masks to every channel, like the real-time engine; --channels independent fits \
 each channel on its own. Outputs are 32-bit float WAV files with the input's sample rate \
-and channel count, and add up to the input.";
+and channel count, and add up to the input."
+    };
+}
 
-const SEPARATE_HELP: &str = "\
+const CHANNELS_HELP: &str = channels_help!();
+
+const SEPARATE_HELP: &str = concat!(
+    "\
 Examples:
   nmfsep learn piano.wav -o piano.npz
   nmfsep learn bass.wav -o bass.npz
@@ -45,11 +53,11 @@ Examples:
   nmfsep separate mix.wav --source noise=noise.npz --rest speech -o out/
   nmfsep separate mix.wav --source piano=piano.npz --source bass=bass.npz --realtime -o out_live/
 
-At least one --source is required unless --rest is given. \
-Channels: separate --channels shared (default) fits one set of activations on the mean of the \
-channels' spectrograms and applies the same masks to every channel, like the real-time engine; \
---channels independent fits each channel on its own. Outputs are 32-bit float WAV files with \
-the input's sample rate and channel count, and add up to the input.";
+At least one --source is required unless --rest is given.
+
+",
+    channels_help!()
+);
 
 /// Sound separation with non-negative matrix factorization (NMF).
 #[derive(Parser, Debug)]

@@ -87,16 +87,26 @@ mod tests {
         let coef = 1.0 - (-1.0 / (GAIN_SMOOTHING_S * fs)).exp();
         // One smoother: the first sample moves by coef of the distance (two in series would
         // move by about coef^2 / 2).
-        assert!(((from - curve[0]) / (from - to) - coef).abs() < 1e-4, "{}", curve[0]);
+        assert!(
+            ((from - curve[0]) / (from - to) - coef).abs() < 1e-4,
+            "{}",
+            curve[0]
+        );
         // After one time constant, 1/e of the distance is left.
         let tau = (GAIN_SMOOTHING_S * fs) as usize;
         let left = (curve[tau - 1] - to) / (from - to);
         assert!((left - (-1.0f32).exp()).abs() < 2e-3, "{left}");
         // It snaps onto the target where the distance falls below GAIN_SNAP: after
         // tau ln(distance / GAIN_SNAP) samples, within a few samples of f32 rounding.
-        let landed = curve.iter().position(|&g| g == to).expect("reaches its target");
+        let landed = curve
+            .iter()
+            .position(|&g| g == to)
+            .expect("reaches its target");
         let expected = GAIN_SMOOTHING_S * fs * ((from - to) / GAIN_SNAP).ln();
-        assert!((landed as f32 - expected).abs() < 3.0, "{landed} vs {expected}");
+        assert!(
+            (landed as f32 - expected).abs() < 3.0,
+            "{landed} vs {expected}"
+        );
         assert!(curve[landed..].iter().all(|&g| g == to));
         // A source whose gain does not change stays constant.
         assert!(s.curve(1, 8192).iter().all(|&g| g == 0.25));
