@@ -294,12 +294,13 @@ fn learn_refuses_what_the_plugin_would_refuse() {
     let s = |p: &Path| p.display().to_string();
     let bass = s(&example("train/bass.wav"));
     let out = s(&d.join("bass.npz"));
-    // (hop 0 is refused earlier, by the argument parser: `limits::hop`.)
+    // (hop 0 is refused by the argument parser, `limits::hop`; a hop that does not fit the
+    // frame right after parsing: both are usage errors, exit code 2.)
     for (hop, n_fft) in [("500", "2048"), ("1536", "2048"), ("1000", "2048")] {
         let args: Vec<String> = ["learn", &bass, "-o", &out, "--n-fft", n_fft, "--hop", hop]
             .map(String::from)
             .to_vec();
-        let msg = fails(d, &args, 1);
+        let msg = fails(d, &args, 2);
         assert!(
             msg.contains(&format!("hop {hop} must divide n_fft {n_fft}")),
             "{msg}"
@@ -381,7 +382,7 @@ fn bad_input_fails_cleanly() {
         (sep(&s(&d.join("missing.wav")), &both, &out), "missing.wav"),
         (
             sep(&s(&not_audio), &both, &out),
-            "not a supported audio file",
+            "not an audio file this tool reads",
         ),
         (sep(&s(&empty), &both, &out), "no audio samples"),
         (sep(&s(&silent), &both, &out), "silent"),
