@@ -32,6 +32,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Learn(a) => learn(&a),
         Command::Separate(a) => separate(&a),
         Command::Decompose(a) => decompose(&a),
+        Command::Serve(a) => crate::serve::run(&a),
     }
 }
 

@@ -57,6 +57,8 @@ pub enum Command {
     /// Unsupervised NMF of a mixture: one output per component or per group of components.
     #[command(after_help = CHANNELS_HELP)]
     Decompose(DecomposeArgs),
+    /// Separation as a web service, with a page: `nmfsep serve --addr 127.0.0.1:8080`.
+    Serve(crate::serve::ServeArgs),
 }
 
 /// Starting point of the fit.
