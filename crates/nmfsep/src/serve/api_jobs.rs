@@ -82,11 +82,19 @@ pub async fn create(State(st): State<Shared>, mp: Multipart) -> ApiResult<Respon
         }
     }
     let realtime = parse_bool(form.one("realtime")?, "realtime")?;
-    let limit = if rest.is_some() { MAX_SOURCES - 1 } else { MAX_SOURCES };
+    let limit = if rest.is_some() {
+        MAX_SOURCES - 1
+    } else {
+        MAX_SOURCES
+    };
     if realtime && sources.len() > limit {
         return Err(ApiError::bad_request(format!(
             "realtime separates at most {limit} sources{}",
-            if rest.is_some() { " besides the rest" } else { "" }
+            if rest.is_some() {
+                " besides the rest"
+            } else {
+                ""
+            }
         )));
     }
     let mixture = form
@@ -175,7 +183,10 @@ fn done_job(st: &Shared, id: &str) -> ApiResult<JobRow> {
     if job.state != JobState::Done {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            format!("the job is {}, its stems are not ready", state_name(job.state)),
+            format!(
+                "the job is {}, its stems are not ready",
+                state_name(job.state)
+            ),
         ));
     }
     Ok(job)

@@ -22,7 +22,8 @@ pub fn write_zip(dest: &Path, entries: &[(String, PathBuf)]) -> Result<()> {
             .large_file(false);
         for (name, path) in entries {
             zip.start_file(format!("{name}.wav"), opts)?;
-            let mut f = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let mut f =
+                File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
             std::io::copy(&mut f, &mut zip)?;
         }
         let mut w = zip.finish()?;

@@ -59,11 +59,7 @@ impl Config {
     /// # Errors
     /// One line saying what to change.
     pub fn from_args(a: &ServeArgs, env_token: Option<String>) -> Result<Config> {
-        let token = a
-            .token
-            .clone()
-            .or(env_token)
-            .filter(|t| !t.is_empty());
+        let token = a.token.clone().or(env_token).filter(|t| !t.is_empty());
         if let Some(t) = &token {
             if !t.bytes().all(|b| b.is_ascii_graphic()) {
                 bail!("the token must be printable ASCII without spaces");

@@ -71,7 +71,10 @@ impl JobState {
 
     /// True once the job will not change any more.
     pub fn is_final(self) -> bool {
-        matches!(self, JobState::Done | JobState::Failed | JobState::Cancelled)
+        matches!(
+            self,
+            JobState::Done | JobState::Failed | JobState::Cancelled
+        )
     }
 }
 
@@ -356,6 +359,9 @@ impl Db {
 
     /// Removes job `id`; false if there was none.
     pub fn delete_job(&self, id: &str) -> Result<bool> {
-        Ok(self.lock().execute("DELETE FROM jobs WHERE id = ?1", [id])? > 0)
+        Ok(self
+            .lock()
+            .execute("DELETE FROM jobs WHERE id = ?1", [id])?
+            > 0)
     }
 }

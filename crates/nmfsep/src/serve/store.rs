@@ -63,7 +63,12 @@ impl Store {
         let s = Store {
             root: root.to_path_buf(),
         };
-        for d in [s.root.clone(), s.tmp_dir(), s.root.join("dictionaries"), s.root.join("jobs")] {
+        for d in [
+            s.root.clone(),
+            s.tmp_dir(),
+            s.root.join("dictionaries"),
+            s.root.join("jobs"),
+        ] {
             std::fs::create_dir_all(&d)
                 .with_context(|| format!("cannot create folder {}", d.display()))?;
         }

@@ -90,7 +90,10 @@ impl Form {
 fn multipart_error(e: &MultipartError) -> ApiError {
     let status = e.status();
     if status == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(status, "the upload is larger than the server's limit (--max-upload-mb)")
+        ApiError::new(
+            status,
+            "the upload is larger than the server's limit (--max-upload-mb)",
+        )
     } else {
         ApiError::new(status, format!("bad multipart form: {}", e.body_text()))
     }
@@ -108,7 +111,9 @@ pub async fn read_form(store: &Store, mut mp: Multipart, file_fields: &[&str]) -
         let name = field.name().unwrap_or("").to_string();
         if file_fields.contains(&name.as_str()) {
             if form.files.contains_key(&name) {
-                return Err(ApiError::bad_request(format!("file {name:?} is given twice")));
+                return Err(ApiError::bad_request(format!(
+                    "file {name:?} is given twice"
+                )));
             }
             let file_name = field.file_name().map(str::to_string);
             let path = store.tmp_file(upload_extension(file_name.as_deref()));
@@ -145,9 +150,8 @@ pub async fn read_form(store: &Store, mut mp: Multipart, file_fields: &[&str]) -
                     )));
                 }
             }
-            let value = String::from_utf8(value).map_err(|_| {
-                ApiError::bad_request(format!("field {name:?} is not UTF-8 text"))
-            })?;
+            let value = String::from_utf8(value)
+                .map_err(|_| ApiError::bad_request(format!("field {name:?} is not UTF-8 text")))?;
             form.text.entry(name).or_default().push(value);
         }
     }

@@ -106,10 +106,11 @@ impl Server {
         call(self.auth(ureq::delete(&self.url(path))), None)
     }
 
-    pub fn post_form(&self, path: &str, form: &Form) -> Resp {
-        let (ct, body) = form.encode();
+    pub fn post_form(&self, path: &str, form: impl std::borrow::Borrow<Form>) -> Resp {
+        let (ct, body) = form.borrow().encode();
         call(
-            self.auth(ureq::post(&self.url(path))).set("Content-Type", &ct),
+            self.auth(ureq::post(&self.url(path)))
+                .set("Content-Type", &ct),
             Some(&body),
         )
     }
