@@ -198,7 +198,7 @@ fn refuses_bad_input_and_leaves_nothing() {
     // Not audio: 415, nothing created.
     let r = server.post_form(
         "/api/dictionaries",
-        &Form::new()
+        Form::new()
             .text("name", "piano")
             .bytes("clip", "clip.wav", text.clone()),
     );
@@ -214,7 +214,7 @@ fn refuses_bad_input_and_leaves_nothing() {
     server
         .post_form(
             "/api/dictionaries",
-            &Form::new().text("name", "s").file("clip", &silent),
+            Form::new().text("name", "s").file("clip", &silent),
         )
         .expect_error(400);
 
@@ -223,7 +223,7 @@ fn refuses_bad_input_and_leaves_nothing() {
         let msg = server
             .post_form(
                 "/api/dictionaries",
-                &Form::new()
+                Form::new()
                     .text("name", bad)
                     .file("clip", &example("train/piano.wav")),
             )
@@ -235,7 +235,7 @@ fn refuses_bad_input_and_leaves_nothing() {
     server
         .post_form(
             "/api/dictionaries",
-            &Form::new()
+            Form::new()
                 .text("name", "big")
                 .bytes("clip", "big.wav", big),
         )
@@ -247,7 +247,7 @@ fn refuses_bad_input_and_leaves_nothing() {
 
     let piano = server.learn("piano", &example("train/piano.wav"));
     let mix = example("mix.wav");
-    let job = |f: Form| server.post_form("/api/jobs", &f);
+    let job = |f: Form| server.post_form("/api/jobs", f);
     job(Form::new()
         .bytes("mixture", "mix.wav", text.clone())
         .text("source", &format!("piano={piano}")))
@@ -317,7 +317,7 @@ fn a_full_queue_answers_429_and_loses_nothing() {
     for _ in 0..4 {
         let r = server.post_form(
             "/api/jobs",
-            &Form::new()
+            Form::new()
                 .file("mixture", &example("mix.wav"))
                 .text("source", &format!("piano={piano}"))
                 .text("rest", "rest"),
@@ -355,7 +355,7 @@ fn cancel_stops_a_running_job() {
     let submit = || {
         let r = server.post_form(
             "/api/jobs",
-            &Form::new()
+            Form::new()
                 .file("mixture", &long)
                 .text("source", &format!("piano={piano}"))
                 .text("rest", "rest"),

@@ -158,11 +158,10 @@ impl Jobs {
         let outcome = self.separate(ctx, id, rx).await;
         self.lock_cancels().remove(id);
         let result = match outcome {
-            Ok(Some(stems)) => ctx.db.finish(id, &stems).map(|done| {
+            Ok(Some(stems)) => ctx.db.finish(id, &stems).inspect(|&done| {
                 if done {
                     tracing::info!(job = %id, "job done");
                 }
-                done
             }),
             Ok(None) => Ok(false),
             Err(e) => {
