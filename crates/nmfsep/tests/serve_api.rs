@@ -208,6 +208,14 @@ fn refuses_bad_input_and_leaves_nothing() {
         serde_json::json!([])
     );
 
+    // An empty file: 415.
+    server
+        .post_form(
+            "/api/dictionaries",
+            Form::new().text("name", "e").bytes("clip", "e.wav", Vec::new()),
+        )
+        .expect_error(415);
+
     // Silence: 400.
     let silent = tmp.path().join("silent.wav");
     serve_support::write_wav(&silent, 44100, &[vec![0.0; 44100]]);

@@ -186,11 +186,12 @@ pub async fn check_audio(upload: &TempUpload, what: &str) -> ApiResult<AudioInfo
                 seconds: audio.duration_s(),
             })
         }
-        Err(AudioError::Format { .. } | AudioError::Empty { .. }) => Err(ApiError::new(
+        Err(e @ AudioError::Io { .. }) => Err(ApiError::from(anyhow::anyhow!("{e}"))),
+        // Any other reading error is about the content: not audio, empty, undecodable.
+        Err(_) => Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format!("the {what} is not a supported audio file (WAV, FLAC, MP3, Ogg Vorbis)"),
         )),
-        Err(e) => Err(ApiError::from(anyhow::anyhow!("{e}"))),
     })
     .await
     .map_err(|e| ApiError::from(anyhow::anyhow!("the audio check stopped: {e}")))?
