@@ -212,7 +212,9 @@ fn refuses_bad_input_and_leaves_nothing() {
     server
         .post_form(
             "/api/dictionaries",
-            Form::new().text("name", "e").bytes("clip", "e.wav", Vec::new()),
+            Form::new()
+                .text("name", "e")
+                .bytes("clip", "e.wav", Vec::new()),
         )
         .expect_error(415);
 
@@ -248,6 +250,33 @@ fn refuses_bad_input_and_leaves_nothing() {
                 .bytes("clip", "big.wav", big),
         )
         .expect_error(413);
+    assert_eq!(
+        server.get("/api/dictionaries").json(),
+        serde_json::json!([])
+    );
+
+    // Settings the command line refuses: 400 with its reason, no server path in it.
+    let msg = server
+        .post_form(
+            "/api/dictionaries",
+            Form::new()
+                .text("name", "p")
+                .text("components", "0")
+                .file("clip", &example("train/piano.wav")),
+        )
+        .expect_error(400);
+    assert!(msg.contains("components") || msg.contains("0"), "{msg}");
+    assert!(!msg.contains(&*data.to_string_lossy()), "{msg}");
+    let msg = server
+        .post_form(
+            "/api/dictionaries",
+            Form::new()
+                .text("name", "p")
+                .text("n_fft", "1000")
+                .file("clip", &example("train/piano.wav")),
+        )
+        .expect_error(400);
+    assert!(msg.contains("1000"), "{msg}");
     assert_eq!(
         server.get("/api/dictionaries").json(),
         serde_json::json!([])

@@ -148,7 +148,11 @@ fn twenty_jobs_and_status_polls() {
         done_at = t_start.elapsed().as_secs_f64();
     }
     let listed = server.get("/api/jobs").json();
-    assert_eq!(listed.as_array().unwrap().len(), accepted.len(), "no job lost");
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        accepted.len(),
+        "no job lost"
+    );
     sampling.lock().unwrap().2 = false;
     sampler.join().unwrap();
     let (server_peak_sampled, total_peak) = {

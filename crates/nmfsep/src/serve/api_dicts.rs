@@ -42,7 +42,13 @@ pub async fn create(State(st): State<Shared>, mp: Multipart) -> ApiResult<Respon
     let t0 = std::time::Instant::now();
     match learn(&st.exe, clip.path(), &dest, &name, &req).await? {
         Learned::Ok => {}
-        Learned::Refused(msg) => return Err(ApiError::bad_request(msg)),
+        Learned::Refused(msg) => {
+            let known = [
+                (clip.path(), "the clip"),
+                (dest.as_path(), "the dictionary"),
+            ];
+            return Err(ApiError::bad_request(st.store.redact(&msg, &known)));
+        }
     }
     drop(clip);
     let loaded = {

@@ -203,7 +203,12 @@ impl Jobs {
             .mixture(id)
             .context("the job's mixture file is missing")?;
         let mut names: Vec<String> = Vec::new();
-        let mut args: Vec<std::ffi::OsString> = vec!["separate".into(), mixture.into()];
+        let mut args: Vec<std::ffi::OsString> = vec!["separate".into(), mixture.clone().into()];
+        let dict_paths: Vec<PathBuf> = job
+            .sources
+            .iter()
+            .map(|s| ctx.store.dictionary(&s.dictionary))
+            .collect();
         for (i, s) in job.sources.iter().enumerate() {
             let dict = ctx.store.dictionary(&s.dictionary);
             if !dict.is_file() {
@@ -256,7 +261,22 @@ impl Jobs {
         };
         let text = err_text.await.unwrap_or_default();
         if !status.success() {
-            return Err(anyhow!("{}", cli_error(&text, status)));
+            let labels: Vec<String> = job
+                .sources
+                .iter()
+                .map(|s| format!("the dictionary of {:?}", s.name))
+                .collect();
+            let mut known: Vec<(&Path, &str)> = vec![(mixture.as_path(), "the mixture")];
+            known.extend(
+                dict_paths
+                    .iter()
+                    .map(PathBuf::as_path)
+                    .zip(labels.iter().map(String::as_str)),
+            );
+            return Err(anyhow!(
+                "{}",
+                ctx.store.redact(&cli_error(&text, status), &known)
+            ));
         }
         let files: Vec<PathBuf> = (0..names.len()).map(|i| ctx.store.stem(id, i)).collect();
         if let Some(missing) = files.iter().find(|f| !f.is_file()) {

@@ -85,6 +85,17 @@ impl Store {
         Ok(s)
     }
 
+    /// `msg` with each of `names`' paths replaced by its label and any other path of the
+    /// data folder shortened to `DATA_DIR/...`: error messages of the command line shown to
+    /// clients tell what went wrong without telling where the server keeps its files.
+    pub fn redact(&self, msg: &str, names: &[(&Path, &str)]) -> String {
+        let mut out = msg.to_string();
+        for (path, label) in names {
+            out = out.replace(&path.display().to_string(), label);
+        }
+        out.replace(&self.root.display().to_string(), "DATA_DIR")
+    }
+
     pub fn database(&self) -> PathBuf {
         self.root.join("nmfsep.sqlite")
     }
@@ -147,6 +158,21 @@ mod tests {
         assert!(is_id(&a) && is_id(&b) && a != b);
         assert!(!is_id("../../etc/passwd"));
         assert!(!is_id(&a.to_uppercase()));
+    }
+
+    #[test]
+    fn redacts_paths() {
+        let s = Store {
+            root: PathBuf::from("/srv/data"),
+        };
+        let clip = PathBuf::from("/srv/data/tmp/ab.wav");
+        assert_eq!(
+            s.redact(
+                "/srv/data/tmp/ab.wav is silent; /srv/data/x",
+                &[(&clip, "the clip")]
+            ),
+            "the clip is silent; DATA_DIR/x"
+        );
     }
 
     #[test]
