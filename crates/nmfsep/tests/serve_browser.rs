@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fantoccini::key::Key;
 use fantoccini::{ClientBuilder, Locator};
 use serve_support::{example, Server};
 
@@ -174,26 +175,24 @@ fn page_learns_separates_and_plays() {
             .await
             .unwrap();
         assert_eq!(loaded, serde_json::json!([[true, 2], [true, 2], [true, 2]]));
-        c.find(Locator::Id("play-btn"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        let label = c
-            .find(Locator::Id("play-btn"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert_eq!(label, "Pause");
-        c.find(Locator::Id("play-btn"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        // Keyboard: the finished job moves the focus to Play, and Enter plays and pauses.
+        let focused = c.active_element().await.unwrap();
+        assert_eq!(
+            focused.attr("id").await.unwrap().as_deref(),
+            Some("play-btn")
+        );
+        let play_label = || async {
+            c.find(Locator::Id("play-btn"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        };
+        focused.send_keys(&Key::Enter.to_string()).await.unwrap();
+        assert_eq!(play_label().await, "Pause");
+        focused.send_keys(&Key::Enter.to_string()).await.unwrap();
+        assert_eq!(play_label().await, "Play");
 
         // A download link serves a WAV.
         let href = c
@@ -232,6 +231,10 @@ fn page_learns_separates_and_plays() {
             overflow.as_f64().unwrap() <= 0.0,
             "horizontal overflow {overflow}"
         );
+        if let Some(path) = std::env::var_os("NMFSEP_SCREENSHOT_PHONE") {
+            let png = c.screenshot().await.unwrap();
+            std::fs::write(&path, png).unwrap();
+        }
         c.close().await.unwrap();
     });
 }
