@@ -1,8 +1,10 @@
 //! The page of `nmfsep serve` in a real browser (Debian's chromium and chromium-driver,
-//! driven over WebDriver): learn two sources and separate the mixture through the page's own
-//! inputs, then check one player per stem and that a download link serves a WAV. Skipped,
-//! saying so, when `chromedriver` is not installed. With `NMFSEP_SCREENSHOT=FILE.png` the
-//! finished page is saved there (`docs/serve.png` is made that way).
+//! driven over WebDriver): record a clip from a fake microphone and learn it, learn two
+//! sources from files and separate the mixture through the page's own inputs, then check one
+//! player per stem (played and paused from the keyboard), that a download link serves a WAV
+//! and that a phone-sized window needs no sideways scrolling. Skipped, saying so, when
+//! `chromedriver` is not installed. With `NMFSEP_SCREENSHOT=FILE.png` the finished page is
+//! saved there (`docs/serve.png` is made that way).
 
 mod serve_support;
 
@@ -79,6 +81,8 @@ fn page_learns_separates_and_plays() {
             "--disable-component-update",
             "--disable-sync",
             "--autoplay-policy=no-user-gesture-required",
+            "--use-fake-device-for-media-stream",
+            "--use-fake-ui-for-media-stream",
             "--window-size=1000,1500",
         ]
         .into_iter()
@@ -100,6 +104,69 @@ fn page_learns_separates_and_plays() {
         assert_eq!(c.title().await.unwrap(), "NMF Separator");
 
         let wait = Duration::from_secs(120);
+        // Record a clip from the (fake) microphone and learn it, then delete it again.
+        let record = c.find(Locator::Id("record-btn")).await.unwrap();
+        record.click().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        record.click().await.unwrap();
+        let note = c
+            .find(Locator::Id("record-note"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(note.starts_with("Recorded"), "{note:?}");
+        c.find(Locator::Id("dict-name"))
+            .await
+            .unwrap()
+            .send_keys("tone")
+            .await
+            .unwrap();
+        c.find(Locator::Id("learn-btn"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let t0 = Instant::now();
+        while c
+            .find_all(Locator::Css("#dict-list li"))
+            .await
+            .unwrap()
+            .len()
+            < 1
+        {
+            let status = c
+                .find(Locator::Id("status"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(!status.starts_with("Could not"), "{status}");
+            assert!(t0.elapsed() < wait, "learning the recording did not finish");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        c.find(Locator::Css("#dict-list li button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let t0 = Instant::now();
+        while !c
+            .find_all(Locator::Css("#dict-list li"))
+            .await
+            .unwrap()
+            .is_empty()
+        {
+            assert!(
+                t0.elapsed() < wait,
+                "the recording's dictionary was not deleted"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         for (i, name) in ["piano", "bass"].into_iter().enumerate() {
             c.find(Locator::Id("dict-name"))
                 .await
