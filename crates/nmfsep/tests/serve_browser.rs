@@ -134,8 +134,7 @@ fn page_learns_separates_and_plays() {
             .find_all(Locator::Css("#dict-list li"))
             .await
             .unwrap()
-            .len()
-            < 1
+            .is_empty()
         {
             let status = c
                 .find(Locator::Id("status"))
