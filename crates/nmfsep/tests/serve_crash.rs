@@ -32,6 +32,15 @@ fn sigkill_mid_job_then_restart() {
     long_mixture(&long, 20);
 
     let mut server = Server::start(&data, &["--workers", "1"]);
+    // One server per data folder: a second one is refused with a clear message.
+    let second = std::process::Command::new(serve_support::EXE)
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains("another nmfsep serve"), "{err}");
     let piano = server.learn("piano", &example("train/piano.wav"));
     let bass = server.learn("bass", &example("train/bass.wav"));
     let submit = |server: &Server, mix: &std::path::Path| {

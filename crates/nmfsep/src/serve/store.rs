@@ -2,6 +2,7 @@
 //! a path):
 //!
 //! - `nmfsep.sqlite`: the tables ([`super::db`]);
+//! - `lock`: locked by the running server, so that two never share a folder;
 //! - `tmp/`: uploads being received (emptied at start);
 //! - `dictionaries/ID.npz`: learned dictionaries, in the format of `nmfsep learn`;
 //! - `jobs/ID/mixture.EXT`: a job's input (EXT from a fixed list of audio extensions);
@@ -36,6 +37,35 @@ pub fn is_id(s: &str) -> bool {
 #[derive(Clone, Debug)]
 pub struct Store {
     root: PathBuf,
+    /// `DATA_DIR/lock`, held locked while the server runs (one server per folder).
+    _lock: Option<std::sync::Arc<std::fs::File>>,
+}
+
+/// Locks `DATA_DIR/lock` for this process (released by the system when it ends, even when
+/// killed).
+///
+/// # Errors
+/// If another process holds it: another server uses the folder.
+fn lock_folder(root: &Path) -> Result<std::fs::File> {
+    let path = root.join("lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a descriptor this function owns.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            anyhow::bail!(
+                "another nmfsep serve is using the data folder {}; stop it or give another --data-dir",
+                root.display()
+            );
+        }
+    }
+    Ok(f)
 }
 
 /// Audio extensions kept on an upload (others are dropped: the decoder probes the content).
@@ -60,8 +90,9 @@ impl Store {
     /// # Errors
     /// If a folder cannot be created.
     pub fn open(root: &Path) -> Result<Store> {
-        let s = Store {
+        let mut s = Store {
             root: root.to_path_buf(),
+            _lock: None,
         };
         for d in [
             s.root.clone(),
@@ -72,6 +103,7 @@ impl Store {
             std::fs::create_dir_all(&d)
                 .with_context(|| format!("cannot create folder {}", d.display()))?;
         }
+        s._lock = Some(std::sync::Arc::new(lock_folder(root)?));
         if let Ok(entries) = std::fs::read_dir(s.tmp_dir()) {
             for e in entries.flatten() {
                 let p = e.path();
@@ -164,6 +196,7 @@ mod tests {
     fn redacts_paths() {
         let s = Store {
             root: PathBuf::from("/srv/data"),
+            _lock: None,
         };
         let clip = PathBuf::from("/srv/data/tmp/ab.wav");
         assert_eq!(
