@@ -12,7 +12,10 @@
 //! 429; every error is `{"error": "..."}`.
 //!
 //! Crash safety: files are written under temporary names and renamed; at start, jobs a
-//! previous run left queued or running are marked failed with the reason.
+//! previous run left queued or running are marked failed with the reason, and a lock file
+//! keeps a second server off the same folder.
+//!
+//! Progress is reported by stage (see [`jobs`]): the separation process reports none.
 
 pub mod api_dicts;
 pub mod api_jobs;

@@ -182,11 +182,25 @@ $("job-form").addEventListener("submit", async (ev) => {
   }
 });
 
+// The server reports progress by stage (0.1 separating, 0.8 stems written, 1 done): while
+// the separation itself runs the bar is indeterminate and the elapsed time is shown.
+let runningSince = 0;
+let elapsedTimer = 0;
 function showProgress(job) {
   const p = $("job-progress");
   p.hidden = false;
+  clearInterval(elapsedTimer);
+  if (job.state === "running" && job.progress < 0.8) {
+    p.removeAttribute("value");
+    runningSince = runningSince || Date.now();
+    const show = () => { $("job-state").textContent = `separating, ${Math.round((Date.now() - runningSince) / 1000)} s`; };
+    show();
+    elapsedTimer = setInterval(show, 1000);
+    return;
+  }
   p.value = job.progress;
-  $("job-state").textContent = job.state === "running" ? `running (${Math.round(job.progress * 100)} %)` : job.state;
+  if (job.state !== "running") runningSince = 0;
+  $("job-state").textContent = job.state === "running" ? "writing the stems" : job.state;
 }
 
 // Follows the job's server-sent events (read with fetch, so the token header can be sent)
