@@ -79,6 +79,8 @@ pub enum Command {
     /// Unsupervised NMF of a mixture: one output per component or per group of components.
     #[command(after_help = CHANNELS_HELP)]
     Decompose(DecomposeArgs),
+    /// Separation as a web service, with a page: `nmfsep serve --addr 127.0.0.1:8080`.
+    Serve(crate::serve::ServeArgs),
 }
 
 /// Starting point of the fit.
@@ -344,7 +346,7 @@ pub fn main() -> i32 {
     let stft = match &cli.command {
         Command::Learn(a) => Some(&a.stft),
         Command::Decompose(a) => Some(&a.stft),
-        Command::Separate(_) => None,
+        Command::Separate(_) | Command::Serve(_) => None,
     };
     if let Some(s) = stft {
         if let Err(e) = crate::nmf::FrameGeometry::new(s.n_fft, s.hop) {
