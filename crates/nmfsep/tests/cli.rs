@@ -432,7 +432,7 @@ fn bad_input_fails_cleanly() {
                 "learn".into(),
                 s(&example("train/bass.wav")),
                 "-o".into(),
-                s(&d.join("no_dir/x.npz")),
+                s(&d.join("no_dir/deeper/x.npz")),
             ],
             "does not exist",
         ),
