@@ -956,3 +956,26 @@ fn rest_and_given_map_a_dictionary_of_another_rate() {
     assert_eq!(dict.sample_rate, 48_000);
     assert_eq!(dict.n_components(), 8);
 }
+
+/// `learn -o` creates a missing output folder as `separate -o` does (its parent must exist).
+#[test]
+fn learn_creates_a_missing_output_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("fresh").join("bass.npz");
+    ok(&nmfsep(&[
+        "learn".to_string(),
+        example("train/bass.wav").display().to_string(),
+        "--components".into(),
+        "4".into(),
+        "--iterations".into(),
+        "20".into(),
+        "-o".into(),
+        out.display().to_string(),
+    ]));
+    assert!(out.is_file());
+    let names: Vec<_> = std::fs::read_dir(tmp.path().join("fresh"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["bass.npz"], "no staging file is left behind");
+}
