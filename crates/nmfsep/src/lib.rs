@@ -3,6 +3,7 @@
 
 pub mod audio;
 pub mod cli;
+pub mod openunmix;
 pub mod plot;
 
 // The core's modules under their usual names, so `crate::nmf::...` reads as in the core.
