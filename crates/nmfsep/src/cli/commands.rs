@@ -32,6 +32,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Learn(a) => learn(&a),
         Command::Separate(a) => separate(&a),
         Command::Decompose(a) => decompose(&a),
+        Command::Evaluate(a) => super::evaluate::run(&a),
     }
 }
 
@@ -574,6 +575,9 @@ fn parse_source(s: &str) -> Result<(String, &Path)> {
 }
 
 fn separate(a: &SeparateArgs) -> Result<()> {
+    if let Some(model) = &a.model {
+        return super::separate_model::run(a, model);
+    }
     let t0 = Instant::now();
     let mut sources: Vec<(String, &Path)> = Vec::new();
     for s in &a.sources {

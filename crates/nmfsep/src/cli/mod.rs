@@ -21,9 +21,12 @@
 //! ([`crate::audio::read_audio_checked`]).
 
 pub mod commands;
+pub mod evaluate;
 pub mod limits;
 pub mod names;
 pub mod output;
+pub mod resample;
+pub mod separate_model;
 
 use std::path::PathBuf;
 
@@ -57,6 +60,27 @@ pub enum Command {
     /// Unsupervised NMF of a mixture: one output per component or per group of components.
     #[command(after_help = CHANNELS_HELP)]
     Decompose(DecomposeArgs),
+    /// Score estimates against references with BSS Eval v4 (SDR, ISR, SIR, SAR per window,
+    /// as museval), matching files by name.
+    Evaluate(EvaluateArgs),
+}
+
+/// `nmfsep evaluate`.
+#[derive(Args, Debug)]
+pub struct EvaluateArgs {
+    /// Folder of reference sources (NAME.wav, .flac, .mp3, .ogg; one length, one rate).
+    pub reference: PathBuf,
+    /// Folder of estimates, one NAME.* per reference.
+    pub estimate: PathBuf,
+    /// Print JSON: {"sources": {NAME: {"median": {...}, "frames": [...]}}}.
+    #[arg(long)]
+    pub json: bool,
+    /// Window length, seconds.
+    #[arg(long, default_value_t = 1.0)]
+    pub win: f64,
+    /// Hop between windows, seconds.
+    #[arg(long, default_value_t = 1.0)]
+    pub hop: f64,
 }
 
 /// Starting point of the fit.
@@ -166,9 +190,31 @@ pub struct SeparateArgs {
         short,
         long = "source",
         value_name = "NAME=PATH",
-        required_unless_present = "rest"
+        required_unless_present_any = ["rest", "model"]
     )]
     pub sources: Vec<String>,
+    /// Separate with a trained model instead of dictionaries: a folder with separator.json
+    /// is an Open-Unmix model (as the published umxhq/umxl folders).
+    #[arg(long, value_name = "PATH")]
+    pub model: Option<PathBuf>,
+    /// With an Open-Unmix --model: the targets to separate, comma-separated [default: all in
+    /// the folder].
+    #[arg(long, value_delimiter = ',', requires = "model")]
+    pub targets: Vec<String>,
+    /// With an Open-Unmix --model: EM iterations of the multichannel Wiener filter (0 = the
+    /// network's magnitudes with the mixture's phase).
+    #[arg(long, default_value_t = 1, requires = "model")]
+    pub niter: usize,
+    /// With an Open-Unmix --model: also output the mixture minus the targets as residual.wav.
+    #[arg(long, requires = "model")]
+    pub residual: bool,
+    /// With an Open-Unmix --model: frames per block of the Wiener filter (0 = whole track).
+    #[arg(long, default_value_t = 300, requires = "model")]
+    pub wiener_win_len: usize,
+    /// With an Open-Unmix --model: start the Wiener filter from ratio masks instead of the
+    /// mixture's phase.
+    #[arg(long, requires = "model")]
+    pub softmask: bool,
     /// Also output everything the sources do not explain as OUTDIR/NAME.wav: free templates
     /// learned from the mixture itself (W of the sources fixed). With no --source, one
     /// output that is the whole input.

@@ -105,9 +105,16 @@ impl ModelFolder {
     pub fn load(dir: &Path, targets: &[String]) -> Result<Self> {
         let config: SeparatorConfig = read_json(&dir.join(SEPARATOR_JSON))?;
         if !(config.sample_rate.is_finite() && config.sample_rate >= 1.0) {
-            bail!("{}: sample_rate must be positive", dir.join(SEPARATOR_JSON).display());
+            bail!(
+                "{}: sample_rate must be positive",
+                dir.join(SEPARATOR_JSON).display()
+            );
         }
-        if config.nfft < 16 || config.nfft % 2 != 0 || config.nhop == 0 || config.nhop > config.nfft / 2 {
+        if config.nfft < 16
+            || config.nfft % 2 != 0
+            || config.nhop == 0
+            || config.nhop > config.nfft / 2
+        {
             bail!(
                 "{}: nfft {} and nhop {} are not usable (even nfft, 1 <= nhop <= nfft / 2)",
                 dir.join(SEPARATOR_JSON).display(),
@@ -128,14 +135,20 @@ impl ModelFolder {
             targets.to_vec()
         };
         if names.is_empty() {
-            bail!("{}: no target (NAME.json with NAME*.pth) in the folder", dir.display());
+            bail!(
+                "{}: no target (NAME.json with NAME*.pth) in the folder",
+                dir.display()
+            );
         }
         let mut loaded = Vec::with_capacity(names.len());
         for name in names {
             let json = dir.join(format!("{name}.json"));
             if !json.is_file() {
                 let known = list_targets(dir)?.join(", ");
-                bail!("{}: no target {name:?} (the folder has: {known})", dir.display());
+                bail!(
+                    "{}: no target {name:?} (the folder has: {known})",
+                    dir.display()
+                );
             }
             let t: TargetJson = read_json(&json)?;
             if t.args.nfft != config.nfft || t.args.nb_channels != config.nb_channels {
@@ -151,7 +164,12 @@ impl ModelFolder {
             }
             let pth = weights_file(dir, &name)?
                 .with_context(|| format!("{}: no weights file {name}*.pth", dir.display()))?;
-            let model = OpenUnmix::load(&pth, config.nfft / 2 + 1, config.nb_channels, t.args.hidden_size)?;
+            let model = OpenUnmix::load(
+                &pth,
+                config.nfft / 2 + 1,
+                config.nb_channels,
+                t.args.hidden_size,
+            )?;
             loaded.push((name, model));
         }
         Ok(Self {

@@ -117,7 +117,8 @@ pub fn separate(
                 .into_owned()
                 .into_shape_with_order((b, n_c * mb))
                 .expect("contiguous");
-            enc.slice_mut(s![t0..t0 + b, ..]).assign(&model.encode(cut.view()));
+            enc.slice_mut(s![t0..t0 + b, ..])
+                .assign(&model.encode(cut.view()));
         }
         t0 += b;
         progress(Progress {

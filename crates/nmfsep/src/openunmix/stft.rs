@@ -71,7 +71,10 @@ impl UmxStft {
     /// If `signal` is shorter than [`UmxStft::min_len`].
     pub fn frames(&self, signal: &[f32], t0: usize, mut out: ArrayViewMut2<Complex32>) {
         let len = signal.len();
-        assert!(len >= self.min_len(), "signal too short for reflect padding");
+        assert!(
+            len >= self.min_len(),
+            "signal too short for reflect padding"
+        );
         let half = (self.n_fft / 2) as isize;
         let mut buf = self.forward.make_input_vec();
         let mut spec = self.forward.make_output_vec();

@@ -82,7 +82,11 @@ pub fn wiener(
 
 /// `iterations` EM updates of the source STFTs `y` (sources x frames x bins x channels)
 /// given the mixture `x` (frames x bins x channels).
-fn expectation_maximization(y: &mut Array4<Complex32>, x: ArrayView3<Complex32>, iterations: usize) {
+fn expectation_maximization(
+    y: &mut Array4<Complex32>,
+    x: ArrayView3<Complex32>,
+    iterations: usize,
+) {
     let (n_src, n_t, n_f, n_c) = y.dim();
     let reg = WIENER_EPS.sqrt();
     let mut v = Array3::<f64>::zeros((n_src, n_t, n_f));
@@ -163,5 +167,10 @@ fn invert(m: &[Complex64; 4], n_c: usize) -> [Complex64; 4] {
     }
     let det = m[0] * m[3] - m[1] * m[2];
     let inv_det = det.inv();
-    [m[3] * inv_det, -m[1] * inv_det, -m[2] * inv_det, m[0] * inv_det]
+    [
+        m[3] * inv_det,
+        -m[1] * inv_det,
+        -m[2] * inv_det,
+        m[0] * inv_det,
+    ]
 }
