@@ -106,9 +106,9 @@ fn residual_adds_up_to_the_mixture_without_em() {
     let out = separate(&models, &input, &opts, &mut |_| {});
     assert_eq!(out[1].0, "residual");
     let mut err = 0.0f32;
-    for c in 0..2 {
-        for i in 0..input[c].len() {
-            err = err.max((out[0].1[c][i] + out[1].1[c][i] - input[c][i]).abs());
+    for (c, x) in input.iter().enumerate() {
+        for (i, v) in x.iter().enumerate() {
+            err = err.max((out[0].1[c][i] + out[1].1[c][i] - v).abs());
         }
     }
     assert!(err < 1e-5, "sum differs from the mixture by {err}");

@@ -111,7 +111,7 @@ impl ModelFolder {
             );
         }
         if config.nfft < 16
-            || config.nfft % 2 != 0
+            || !config.nfft.is_multiple_of(2)
             || config.nhop == 0
             || config.nhop > config.nfft / 2
         {

@@ -106,7 +106,7 @@ impl OpenUnmix {
                 })
             }
         };
-        if hidden % 2 != 0 || hidden == 0 {
+        if !hidden.is_multiple_of(2) || hidden == 0 {
             return Err(PthError::Read {
                 path: path.display().to_string(),
                 name: "lstm".into(),

@@ -32,7 +32,7 @@ impl std::fmt::Debug for UmxStft {
 impl UmxStft {
     /// Plans an STFT of `n_fft` (even) samples every `hop` (at most n_fft / 2) samples.
     pub fn new(n_fft: usize, hop: usize) -> Self {
-        assert!(n_fft >= 2 && n_fft % 2 == 0 && hop >= 1 && hop <= n_fft / 2);
+        assert!(n_fft >= 2 && n_fft.is_multiple_of(2) && hop >= 1 && hop <= n_fft / 2);
         let mut planner = RealFftPlanner::<f32>::new();
         // Periodic Hann, as torch.hann_window(n_fft): 0.5 - 0.5 cos(2 pi n / n_fft).
         let window = (0..n_fft)
