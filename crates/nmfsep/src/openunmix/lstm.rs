@@ -1,24 +1,23 @@
 //! The multi-layer bidirectional LSTM of Open-Unmix in inference (PyTorch's `nn.LSTM`, gate
 //! order i, f, g, o; Hochreiter and Schmidhuber 1997, with the forget gate of Gers et al.
-//! 2000). The input products of all frames are one matrix product per layer; only the
-//! recurrent product runs frame by frame.
+//! 2000). The input products are matrix products over blocks of [`INPUT_BLOCK`] frames (one
+//! product for a whole track up to that length, and no buffer of 4 x hidden values per
+//! frame for long ones); only the recurrent product runs frame by frame.
 
-use ndarray::{s, Array1, Array2, ArrayView2, Axis};
+use ndarray::{s, Array1, Array2, ArrayView2};
 
 use super::pth::{Checkpoint, PthError};
 
-/// One direction of one layer: `w_ih` (4H x input), `w_hh` (4H x H), `bias` = b_ih + b_hh.
+/// Frames per input product.
+pub const INPUT_BLOCK: usize = 1024;
+
+/// One direction of one layer: input weights transposed (input x 4H), recurrent weights
+/// (4H x H, row-major), bias = b_ih + b_hh.
 #[derive(Debug, Clone)]
 struct Direction {
-    w_hh: Array2<f32>,
-}
-
-/// One layer: both directions' input weights stacked (8H x input) so one product serves both.
-#[derive(Debug, Clone)]
-struct Layer {
     w_ih_t: Array2<f32>,
+    w_hh: Array2<f32>,
     bias: Array1<f32>,
-    dirs: [Direction; 2],
 }
 
 /// A bidirectional LSTM with `n_layers` layers of hidden size `hidden` per direction; output
@@ -26,7 +25,7 @@ struct Layer {
 #[derive(Debug, Clone)]
 pub struct Lstm {
     hidden: usize,
-    layers: Vec<Layer>,
+    layers: Vec<[Direction; 2]>,
 }
 
 fn sigmoid(x: f32) -> f32 {
@@ -49,27 +48,19 @@ impl Lstm {
         let mut layers = Vec::with_capacity(n_layers);
         for k in 0..n_layers {
             let n_in = if k == 0 { input } else { 2 * hidden };
-            let mut w_ih = Array2::<f32>::zeros((8 * hidden, n_in));
-            let mut bias = Array1::<f32>::zeros(8 * hidden);
             let mut dirs = Vec::with_capacity(2);
-            for (d, suffix) in ["", "_reverse"].iter().enumerate() {
+            for suffix in ["", "_reverse"] {
                 let name = |w: &str| format!("{prefix}.{w}_l{k}{suffix}");
-                let rows = s![d * 4 * hidden..(d + 1) * 4 * hidden];
-                w_ih.slice_mut(s![d * 4 * hidden..(d + 1) * 4 * hidden, ..])
-                    .assign(&ck.matrix(&name("weight_ih"), 4 * hidden, n_in)?);
-                let b = ck.vector(&name("bias_ih"), 4 * hidden)?
-                    + ck.vector(&name("bias_hh"), 4 * hidden)?;
-                bias.slice_mut(rows).assign(&b);
+                let w_ih = ck.matrix(&name("weight_ih"), 4 * hidden, n_in)?;
                 dirs.push(Direction {
+                    w_ih_t: w_ih.reversed_axes().as_standard_layout().to_owned(),
                     w_hh: ck.matrix(&name("weight_hh"), 4 * hidden, hidden)?,
+                    bias: ck.vector(&name("bias_ih"), 4 * hidden)?
+                        + ck.vector(&name("bias_hh"), 4 * hidden)?,
                 });
             }
             let [fwd, bwd]: [Direction; 2] = dirs.try_into().expect("two directions");
-            layers.push(Layer {
-                w_ih_t: w_ih.reversed_axes().as_standard_layout().to_owned(),
-                bias,
-                dirs: [fwd, bwd],
-            });
+            layers.push([fwd, bwd]);
         }
         Ok(Self { hidden, layers })
     }
@@ -77,37 +68,45 @@ impl Lstm {
     /// Runs the LSTM over `x` (n_frames x input), zero initial states; returns n_frames x
     /// 2 * hidden.
     pub fn forward(&self, x: ArrayView2<f32>) -> Array2<f32> {
+        self.forward_in_blocks(x, INPUT_BLOCK)
+    }
+
+    /// [`Lstm::forward`] with input products over blocks of `block` frames.
+    fn forward_in_blocks(&self, x: ArrayView2<f32>, block: usize) -> Array2<f32> {
         let h = self.hidden;
         let n = x.nrows();
         let mut input = x.to_owned();
         for layer in &self.layers {
-            // Input products of every frame and both directions at once: n x 8H.
-            let mut gates_in = input.dot(&layer.w_ih_t);
-            gates_in += &layer.bias;
             let mut out = Array2::<f32>::zeros((n, 2 * h));
-            for (d, dir) in layer.dirs.iter().enumerate() {
+            for (d, dir) in layer.iter().enumerate() {
                 let mut hs = vec![0.0f32; h];
                 let mut cs = vec![0.0f32; h];
                 let mut g = vec![0.0f32; 4 * h];
-                for step in 0..n {
-                    let t = if d == 0 { step } else { n - 1 - step };
-                    let pre = gates_in.slice(s![t, d * 4 * h..(d + 1) * 4 * h]);
-                    matvec_add(&dir.w_hh, &hs, pre.as_slice().expect("row"), &mut g);
-                    let mut row = out.slice_mut(s![t, d * h..(d + 1) * h]);
-                    for k in 0..h {
-                        let i = sigmoid(g[k]);
-                        let f = sigmoid(g[h + k]);
-                        let c = g[2 * h + k].tanh();
-                        let o = sigmoid(g[3 * h + k]);
-                        cs[k] = f * cs[k] + i * c;
-                        hs[k] = o * cs[k].tanh();
-                        row[k] = hs[k];
+                let n_blocks = n.div_ceil(block);
+                for b in 0..n_blocks {
+                    let b = if d == 0 { b } else { n_blocks - 1 - b };
+                    let (t0, t1) = (b * block, ((b + 1) * block).min(n));
+                    let mut gates_in = input.slice(s![t0..t1, ..]).dot(&dir.w_ih_t);
+                    gates_in += &dir.bias;
+                    for step in 0..t1 - t0 {
+                        let k = if d == 0 { step } else { t1 - t0 - 1 - step };
+                        let pre = gates_in.row(k);
+                        matvec_add(&dir.w_hh, &hs, pre.as_slice().expect("row"), &mut g);
+                        let mut row = out.slice_mut(s![t0 + k, d * h..(d + 1) * h]);
+                        for j in 0..h {
+                            let i = sigmoid(g[j]);
+                            let f = sigmoid(g[h + j]);
+                            let c = g[2 * h + j].tanh();
+                            let o = sigmoid(g[3 * h + j]);
+                            cs[j] = f * cs[j] + i * c;
+                            hs[j] = o * cs[j].tanh();
+                            row[j] = hs[j];
+                        }
                     }
                 }
             }
             input = out;
         }
-        debug_assert_eq!(input.len_of(Axis(1)), 2 * h);
         input
     }
 }
@@ -130,5 +129,28 @@ fn matvec_add(w: &Array2<f32>, v: &[f32], base: &[f32], out: &mut [f32]) {
             sum += r * x;
         }
         *o = b + sum;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_of_input_products_change_nothing() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/openunmix/model/vocals-1a2b3c4d.pth");
+        let ck = Checkpoint::open(&path).unwrap();
+        let lstm = Lstm::load(&ck, "lstm", 16, 8, 3).unwrap();
+        let x = Array2::from_shape_fn((50, 16), |(t, k)| ((t * 7 + k * 3) % 11) as f32 / 5.0 - 1.0);
+        let whole = lstm.forward_in_blocks(x.view(), 1024);
+        for block in [1, 7, 49] {
+            assert_eq!(
+                lstm.forward_in_blocks(x.view(), block),
+                whole,
+                "block {block}"
+            );
+        }
+        assert!(whole.iter().all(|v| v.abs() < 1.0) && whole.iter().any(|v| *v != 0.0));
     }
 }

@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use ndarray::{s, Array1, Array2, ArrayView2, Axis, Zip};
+use ndarray::{s, Array1, Array2, ArrayView2, Zip};
 
 use super::lstm::Lstm;
 use super::pth::{Checkpoint, PthError};
@@ -171,8 +171,16 @@ impl OpenUnmix {
     /// concatenation [x, lstm(x)], then relu(bn2(fc2(.))); n_frames x hidden.
     pub fn middle(&self, x: ArrayView2<f32>) -> Array2<f32> {
         let lstm_out = self.lstm.forward(x);
-        let cat = ndarray::concatenate(Axis(1), &[x.view(), lstm_out.view()]).expect("same rows");
-        let mut h = cat.dot(&self.fc2.t());
+        // fc2 on [x, lstm(x)] as the sum of its two halves' products (no concatenated copy).
+        let hidden = self.shape.hidden;
+        let mut h = x.dot(&self.fc2.slice(s![.., ..hidden]).t());
+        ndarray::linalg::general_mat_mul(
+            1.0,
+            &lstm_out,
+            &self.fc2.slice(s![.., hidden..]).t(),
+            1.0,
+            &mut h,
+        );
         self.bn2.apply(&mut h);
         h.mapv_inplace(|v| v.max(0.0));
         h
