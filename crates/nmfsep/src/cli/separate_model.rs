@@ -75,8 +75,14 @@ fn open_unmix(a: &SeparateArgs, dir: &Path) -> Result<()> {
     }
     let model_rate = models.config.sample_rate.round() as u32;
     let n_c = models.config.nb_channels;
-    let mut input: Vec<Vec<f32>> = match (audio.n_channels(), n_c) {
-        (c, m) if c == m => audio.channels.clone(),
+    let (in_rate, in_len, in_channels, duration) = (
+        audio.sample_rate,
+        audio.len(),
+        audio.n_channels(),
+        audio.duration_s(),
+    );
+    let mut input: Vec<Vec<f32>> = match (in_channels, n_c) {
+        (c, m) if c == m => audio.channels,
         (1, 2) => vec![audio.channels[0].clone(), audio.channels[0].clone()],
         (2, 1) => vec![audio.mono()],
         (c, m) => bail!(
@@ -84,14 +90,12 @@ fn open_unmix(a: &SeparateArgs, dir: &Path) -> Result<()> {
             a.input.display()
         ),
     };
-    if audio.sample_rate != model_rate {
+    if in_rate != model_rate {
         println!(
-            "resampling {} from {} Hz to the model's {} Hz (outputs are resampled back)",
+            "resampling {} from {in_rate} Hz to the model's {model_rate} Hz (outputs are resampled back)",
             a.input.display(),
-            audio.sample_rate,
-            model_rate
         );
-        input = resample(&input, audio.sample_rate, model_rate)?;
+        input = resample(&input, in_rate, model_rate)?;
     }
     let bar = if std::io::stderr().is_terminal() {
         ProgressBar::new(1)
@@ -112,15 +116,15 @@ fn open_unmix(a: &SeparateArgs, dir: &Path) -> Result<()> {
     drop(input);
     let mut names = Vec::new();
     for (name, chans) in separated {
-        let mut chans = if audio.sample_rate != model_rate {
-            resample(&chans, model_rate, audio.sample_rate)?
+        let mut chans = if in_rate != model_rate {
+            resample(&chans, model_rate, in_rate)?
         } else {
             chans
         };
         for c in &mut chans {
-            c.resize(audio.len(), 0.0);
+            c.resize(in_len, 0.0);
         }
-        let chans = match (audio.n_channels(), n_c) {
+        let chans = match (in_channels, n_c) {
             (1, 2) => vec![chans[0]
                 .iter()
                 .zip(&chans[1])
@@ -129,20 +133,16 @@ fn open_unmix(a: &SeparateArgs, dir: &Path) -> Result<()> {
             (2, 1) => vec![chans[0].clone(), chans[0].clone()],
             _ => chans,
         };
-        write_wav_f32(
-            &out_dir.file(&format!("{name}.wav")),
-            audio.sample_rate,
-            &chans,
-        )?;
+        write_wav_f32(&out_dir.file(&format!("{name}.wav")), in_rate, &chans)?;
         names.push(name);
     }
     out_dir.commit()?;
     println!(
         "separated {} ({:.1} s, {} Hz, {} ch) with Open-Unmix {} into {} -> {} ({:.1} s)",
         a.input.display(),
-        audio.duration_s(),
-        audio.sample_rate,
-        audio.n_channels(),
+        duration,
+        in_rate,
+        in_channels,
         dir.display(),
         names.join(", "),
         a.output.display(),

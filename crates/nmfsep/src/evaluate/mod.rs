@@ -9,6 +9,8 @@ pub mod filters;
 pub mod lu;
 pub mod window;
 
+use std::borrow::Cow;
+
 use ndarray::{s, Array2};
 
 use filters::{factor, gram, projection_filters, Correlator};
@@ -69,8 +71,8 @@ pub fn nan_median(values: &[f64]) -> f64 {
     }
 }
 
-fn silent(signals: &[Array2<f64>], a: usize, b: usize) -> bool {
-    signals.iter().any(|x| {
+fn silent<'a>(signals: impl IntoIterator<Item = &'a Array2<f64>>, a: usize, b: usize) -> bool {
+    signals.into_iter().any(|x| {
         x.slice(s![a..b, ..])
             .rows()
             .into_iter()
@@ -111,13 +113,17 @@ pub fn bss_eval_v4(
             "references and estimates must have one length and one channel count".into(),
         ));
     }
-    let estimates: Vec<Array2<f64>> = estimates
+    // Only estimates of another length are copied (padded or cut).
+    let estimates: Vec<Cow<Array2<f64>>> = estimates
         .iter()
         .map(|e| {
+            if e.nrows() == len {
+                return Cow::Borrowed(e);
+            }
             let mut out = Array2::<f64>::zeros((len, n_c));
             let k = e.nrows().min(len);
             out.slice_mut(s![..k, ..]).assign(&e.slice(s![..k, ..]));
-            out
+            Cow::Owned(out)
         })
         .collect();
     let l = FILTERS_LEN;
@@ -174,7 +180,7 @@ pub fn bss_eval_v4(
         })
         .collect();
     for &(a, b) in &wins {
-        let skip = silent(references, a, b) || silent(&estimates, a, b);
+        let skip = silent(references, a, b) || silent(estimates.iter().map(|e| &**e), a, b);
         let out_len = b - a + l - 1;
         let win_spec: Vec<Vec<_>> = if skip {
             Vec::new()
