@@ -65,7 +65,7 @@ fn mono_input_at_another_rate_keeps_its_format() {
     let input = tmp.path().join("mono.wav");
     let x = mix();
     let mono: Vec<f32> = x[0].iter().zip(&x[1]).map(|(l, r)| 0.5 * (l + r)).collect();
-    nmfsep::audio::write_wav_f32(&input, 48000, &[mono.clone()]).unwrap();
+    nmfsep::audio::write_wav_f32(&input, 48000, std::slice::from_ref(&mono)).unwrap();
     let out = tmp.path().join("out");
     let model = fixtures().join("model");
     let o = nmfsep(&[
