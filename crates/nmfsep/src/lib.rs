@@ -6,6 +6,7 @@ pub mod cli;
 pub mod evaluate;
 pub mod openunmix;
 pub mod plot;
+pub mod serve;
 
 // The core's modules under their usual names, so `crate::nmf::...` reads as in the core.
 pub use nmf_core::{dsp, nmf};

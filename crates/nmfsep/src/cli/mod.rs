@@ -85,6 +85,8 @@ pub enum Command {
     /// Score estimates against references with BSS Eval v4 (SDR, ISR, SIR, SAR per window,
     /// as museval), matching files by name.
     Evaluate(EvaluateArgs),
+    /// Separation as a web service, with a page: `nmfsep serve --addr 127.0.0.1:8080`.
+    Serve(crate::serve::ServeArgs),
 }
 
 /// `nmfsep evaluate`.
@@ -390,7 +392,7 @@ pub fn main() -> i32 {
     let stft = match &cli.command {
         Command::Learn(a) => Some(&a.stft),
         Command::Decompose(a) => Some(&a.stft),
-        Command::Separate(_) | Command::Evaluate(_) => None,
+        Command::Separate(_) | Command::Evaluate(_) | Command::Serve(_) => None,
     };
     if let Some(s) = stft {
         if let Err(e) = crate::nmf::FrameGeometry::new(s.n_fft, s.hop) {
