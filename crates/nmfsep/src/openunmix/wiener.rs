@@ -6,6 +6,12 @@
 //!
 //! One call filters one block of frames (the Separator's `wiener_win_len`); the block's
 //! own scale and statistics, as in Python.
+//!
+//! One deliberate difference: Python's `atan2` helper writes 1 into the real part of every
+//! mixture bin that is exactly 0 + 0j (digital silence) before the residual is formed, so
+//! its `residual` output gets a click in silent frames (and, with EM, that value enters the
+//! residual's spatial covariance in those frequency bins); here such bins stay zero.
+//! Without `residual` the outputs are the same either way.
 
 use ndarray::{Array3, Array4, ArrayView3, ArrayView4};
 use realfft::num_complex::{Complex32, Complex64};
