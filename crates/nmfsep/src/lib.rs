@@ -3,6 +3,8 @@
 
 pub mod audio;
 pub mod cli;
+pub mod evaluate;
+pub mod openunmix;
 pub mod plot;
 pub mod serve;
 

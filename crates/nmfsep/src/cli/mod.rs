@@ -21,9 +21,12 @@
 //! ([`crate::audio::read_audio_checked`]).
 
 pub mod commands;
+pub mod evaluate;
 pub mod limits;
 pub mod names;
 pub mod output;
+pub mod resample;
+pub mod separate_model;
 
 use std::path::PathBuf;
 
@@ -53,7 +56,7 @@ Examples:
   nmfsep separate mix.wav --source noise=noise.npz --rest speech -o out/
   nmfsep separate mix.wav --source piano=piano.npz --source bass=bass.npz --realtime -o out_live/
 
-At least one --source is required unless --rest is given.
+At least one --source is required unless --rest or --model is given.
 
 ",
     channels_help!()
@@ -79,8 +82,29 @@ pub enum Command {
     /// Unsupervised NMF of a mixture: one output per component or per group of components.
     #[command(after_help = CHANNELS_HELP)]
     Decompose(DecomposeArgs),
+    /// Score estimates against references with BSS Eval v4 (SDR, ISR, SIR, SAR per window,
+    /// as museval), matching files by name.
+    Evaluate(EvaluateArgs),
     /// Separation as a web service, with a page: `nmfsep serve --addr 127.0.0.1:8080`.
     Serve(crate::serve::ServeArgs),
+}
+
+/// `nmfsep evaluate`.
+#[derive(Args, Debug)]
+pub struct EvaluateArgs {
+    /// Folder of reference sources (NAME.wav, .flac, .mp3, .ogg; one length, one rate).
+    pub reference: PathBuf,
+    /// Folder of estimates, one NAME.* per reference.
+    pub estimate: PathBuf,
+    /// Print JSON: {"sources": {NAME: {"median": {...}, "frames": [...]}}}.
+    #[arg(long)]
+    pub json: bool,
+    /// Window length, seconds.
+    #[arg(long, default_value_t = 1.0)]
+    pub win: f64,
+    /// Hop between windows, seconds.
+    #[arg(long, default_value_t = 1.0)]
+    pub hop: f64,
 }
 
 /// Starting point of the fit.
@@ -191,9 +215,31 @@ pub struct SeparateArgs {
         short,
         long = "source",
         value_name = "NAME=PATH",
-        required_unless_present = "rest"
+        required_unless_present_any = ["rest", "model"]
     )]
     pub sources: Vec<String>,
+    /// Separate with a trained model instead of dictionaries: a folder with separator.json
+    /// is an Open-Unmix model (as the published umxhq/umxl folders).
+    #[arg(long, value_name = "PATH")]
+    pub model: Option<PathBuf>,
+    /// With an Open-Unmix --model: the targets to separate, comma-separated [default: all in
+    /// the folder].
+    #[arg(long, value_delimiter = ',', requires = "model")]
+    pub targets: Vec<String>,
+    /// With an Open-Unmix --model: EM iterations of the multichannel Wiener filter (0 = the
+    /// network's magnitudes with the mixture's phase).
+    #[arg(long, default_value_t = 1, requires = "model")]
+    pub niter: usize,
+    /// With an Open-Unmix --model: also output the mixture minus the targets as residual.wav.
+    #[arg(long, requires = "model")]
+    pub residual: bool,
+    /// With an Open-Unmix --model: frames per block of the Wiener filter (0 = whole track).
+    #[arg(long, default_value_t = 300, requires = "model")]
+    pub wiener_win_len: usize,
+    /// With an Open-Unmix --model: start the Wiener filter from ratio masks instead of the
+    /// mixture's phase.
+    #[arg(long, requires = "model")]
+    pub softmask: bool,
     /// Also output everything the sources do not explain as OUTDIR/NAME.wav: free templates
     /// learned from the mixture itself (W of the sources fixed). With no --source, one
     /// output that is the whole input.
@@ -346,7 +392,7 @@ pub fn main() -> i32 {
     let stft = match &cli.command {
         Command::Learn(a) => Some(&a.stft),
         Command::Decompose(a) => Some(&a.stft),
-        Command::Separate(_) | Command::Serve(_) => None,
+        Command::Separate(_) | Command::Evaluate(_) | Command::Serve(_) => None,
     };
     if let Some(s) = stft {
         if let Err(e) = crate::nmf::FrameGeometry::new(s.n_fft, s.hop) {

@@ -50,6 +50,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Learn(a) => learn::learn(&a),
         Command::Separate(a) => separate::separate(&a),
         Command::Decompose(a) => decompose::decompose(&a),
+        Command::Evaluate(a) => super::evaluate::run(&a),
         Command::Serve(a) => crate::serve::run(&a),
     }
 }

@@ -171,6 +171,9 @@ fn rest_realtime(
 }
 
 pub(super) fn separate(a: &SeparateArgs) -> Result<()> {
+    if let Some(model) = &a.model {
+        return super::super::separate_model::run(a, model);
+    }
     let t0 = Instant::now();
     let mut sources: Vec<(String, &Path)> = Vec::new();
     for s in &a.sources {
