@@ -76,6 +76,13 @@ fn dictionaries() -> Vec<(Dictionary, Vec<usize>)> {
     ]
 }
 
+/// The CLAP value of a gain of `db` dB: nice-plug exposes a continuous parameter by its
+/// normalized value (the gain's range is -60..12 dB, linear), a stepped one (switches,
+/// choices, iterations 1..50) by its step index.
+fn gain_value(db: f64) -> f64 {
+    (db + 60.0) / 72.0
+}
+
 /// The host's view of the automated parameters, to know when the main output must equal the
 /// delayed input.
 #[derive(Clone, Copy)]
@@ -326,19 +333,16 @@ impl Soak {
             } else if r < 0.8 {
                 auto.mode[s] = self.rng.gen_range(0..4);
             }
-            owned.push((format!("gain_{}", s + 1), auto.gain_db[s]));
+            owned.push((format!("gain_{}", s + 1), gain_value(auto.gain_db[s])));
             owned.push((format!("mute_{}", s + 1), f64::from(u8::from(auto.mute[s]))));
             owned.push((format!("solo_{}", s + 1), f64::from(u8::from(auto.solo[s]))));
             owned.push((format!("mode_{}", s + 1), f64::from(auto.mode[s])));
         }
         auto.bypass = self.rng.gen_bool(0.1);
         owned.push(("bypass".into(), f64::from(u8::from(auto.bypass))));
-        owned.push((
-            "iterations".into(),
-            f64::from(self.rng.gen_range(1i32..=50)),
-        ));
+        owned.push(("iterations".into(), f64::from(self.rng.gen_range(0i32..50))));
         owned.push(("solver".into(), f64::from(self.rng.gen_range(0i32..2))));
-        owned.push(("mask_power".into(), self.rng.gen_range(0.5..=4.0)));
+        owned.push(("mask_power".into(), self.rng.gen_range(0.0..=1.0)));
         owned.push((
             "capture_target".into(),
             f64::from(self.rng.gen_range(0i32..5)),
@@ -438,7 +442,8 @@ fn soak(simulated_s: f64, seed: u64) -> Report {
     let mut rss_after_warmup = None;
     let mut simulated = 0.0;
     while simulated < simulated_s {
-        match soak.rng.gen_range(0..100) {
+        let action = soak.rng.gen_range(0..100);
+        match action {
             0..=54 => soak.automate(),
             55..=64 => {
                 soak.capture();
@@ -474,7 +479,7 @@ fn soak(simulated_s: f64, seed: u64) -> Report {
         let neutral: Vec<(String, f64)> = (1..=MAX_SOURCES)
             .flat_map(|s| {
                 [
-                    (format!("gain_{s}"), 0.0),
+                    (format!("gain_{s}"), gain_value(0.0)),
                     (format!("mute_{s}"), 0.0),
                     (format!("solo_{s}"), 0.0),
                     (format!("mode_{s}"), 0.0),
