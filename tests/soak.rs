@@ -530,7 +530,7 @@ fn print_report(r: &Report) {
         r.calls,
         r.longest_us,
         r.longest_block,
-        r.longest_block as f64 / 44.1,
+        r.longest_block as f64 / 44.1e-3,
         r.p9999_us,
         r.steady_checks,
         r.restarts_in_steady,
@@ -554,7 +554,7 @@ fn soak_short() {
     let seconds: f64 = std::env::var("NMFSEP_SOAK_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(150.0);
+        .unwrap_or(900.0);
     let r = soak(seconds, 7);
     print_report(&r);
     assert!(r.steady_checks > 0, "no steady window was checked");
