@@ -6,4 +6,4 @@ pub mod cli;
 pub mod plot;
 
 // The core's modules under their usual names, so `crate::nmf::...` reads as in the core.
-pub use nmf_core::{dsp, nmf};
+pub use nmf_core::{dsp, nmf, separator};

@@ -32,12 +32,13 @@ pub fn run(command: Command) -> Result<()> {
         Command::Learn(a) => learn(&a),
         Command::Separate(a) => separate(&a),
         Command::Decompose(a) => decompose(&a),
+        Command::Train(a) => super::train::train(&a),
     }
 }
 
 /// Reads an audio file, prints a warning line on stderr for each sign of damage (see
 /// [`read_audio_checked`]: a damaged file is used as far as it decodes), and rejects silence.
-fn read_input(path: &Path) -> Result<Audio> {
+pub(super) fn read_input(path: &Path) -> Result<Audio> {
     let (audio, warnings) = read_audio_checked(path)?;
     for w in warnings {
         eprintln!("nmfsep: warning: {w}");
@@ -83,7 +84,7 @@ fn fit_options(k: usize, f: &FitArgs) -> FitOptions {
 
 /// Runs `job` with a progress bar on stderr fed by its fit observer (hidden when stderr is
 /// not a terminal).
-fn with_progress<T>(
+pub(super) fn with_progress<T>(
     iterations: usize,
     job: impl FnOnce(&mut dyn FnMut(nmf::Progress) -> ControlFlow<()>) -> Result<T, nmf::NmfError>,
 ) -> Result<T> {
@@ -558,7 +559,7 @@ fn check_png(p: Option<&Path>) -> Result<()> {
 }
 
 /// Parses `NAME=PATH`.
-fn parse_source(s: &str) -> Result<(String, &Path)> {
+pub(super) fn parse_source(s: &str) -> Result<(String, &Path)> {
     let (name, path) = s
         .split_once('=')
         .ok_or_else(|| anyhow!("--source {s:?} must be NAME=PATH"))?;
@@ -574,6 +575,9 @@ fn parse_source(s: &str) -> Result<(String, &Path)> {
 }
 
 fn separate(a: &SeparateArgs) -> Result<()> {
+    if let Some(m) = &a.model {
+        return super::model_separate::separate_model(a, m);
+    }
     let t0 = Instant::now();
     let mut sources: Vec<(String, &Path)> = Vec::new();
     for s in &a.sources {
@@ -694,7 +698,7 @@ fn separate(a: &SeparateArgs) -> Result<()> {
 /// The plugin's engine for `separate --realtime` on `audio` with `prepared`: `iterations`
 /// solver steps per frame and the solver, mask exponent and sparsity of the arguments,
 /// reset and ready for the file drivers.
-fn realtime_engine(
+pub(super) fn realtime_engine(
     a: &SeparateArgs,
     audio: &Audio,
     prepared: PreparedDictionary,

@@ -22,8 +22,10 @@
 
 pub mod commands;
 pub mod limits;
+pub mod model_separate;
 pub mod names;
 pub mod output;
+pub mod train;
 
 use std::path::PathBuf;
 
@@ -57,6 +59,9 @@ pub enum Command {
     /// Unsupervised NMF of a mixture: one output per component or per group of components.
     #[command(after_help = CHANNELS_HELP)]
     Decompose(DecomposeArgs),
+    /// Train a separator from one clip per source (augmented dictionaries, spatial model of
+    /// stereo clips) into a model file for `separate --model`.
+    Train(train::TrainArgs),
 }
 
 /// Starting point of the fit.
@@ -107,8 +112,9 @@ pub struct FitArgs {
     /// Maximum number of multiplicative-update iterations (1..10000).
     #[arg(long, default_value_t = 200, value_parser = limits::iterations)]
     pub iterations: usize,
-    /// Stop when the cost decrease (relative to the initial cost) between two checks, every
-    /// 10 iterations, falls below this. 0 runs all iterations.
+    /// Stop when the decrease of the error sqrt(2 D) (D the cost) between two checks, every
+    /// 10 iterations, relative to its initial value, falls below this (scikit-learn's rule).
+    /// 0 runs all iterations.
     #[arg(long, default_value_t = 1e-4)]
     pub tol: f64,
     /// Seed of the initialization.
@@ -166,7 +172,7 @@ pub struct SeparateArgs {
         short,
         long = "source",
         value_name = "NAME=PATH",
-        required_unless_present = "rest"
+        required_unless_present_any = ["rest", "model"]
     )]
     pub sources: Vec<String>,
     /// Also output everything the sources do not explain as OUTDIR/NAME.wav: free templates
@@ -215,6 +221,10 @@ pub struct SeparateArgs {
     /// With --realtime: multiplicative-update iterations per refit.
     #[arg(long, default_value_t = 5, hide = true)]
     pub rest_refit_iters: usize,
+    /// A trained separator (.npz from `nmfsep train`, or a dictionary file) instead of
+    /// --source: one output per source of the model.
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<PathBuf>,
     /// Output folder (created if missing).
     #[arg(short, long)]
     pub output: PathBuf,
