@@ -11,7 +11,9 @@ offline and with `--realtime` (the plugin's engine, nmfsep's default solver):
   trained  `nmfsep train` (pitch-shift augmentation of tonal sources, spatial model of stereo
            clips), `separate --model`
   aug      `nmfsep train --no-spatial` (augmentation alone)
-  spatial  `nmfsep train --shifts none` (spatial model alone; same as plain on mono cases)
+  spatial  `nmfsep train --shifts none` (spatial model alone)
+On mono cases `trained` is the augmentation alone, so `aug` and `spatial` run on stereo
+cases only.
 With --holdout, each case is replaced by one made from its train clips only: every source's
 clip is cut at 75 %; the first part trains, the last parts (cut to the shortest) are the
 stems and their sum the mixture. This is where settings are chosen; the real mixtures only
@@ -106,7 +108,8 @@ def main():
             os.makedirs(tmp)
             res = results.setdefault(name, {})
             for cfg in configs:
-                if cfg == "spatial" and mono_case:
+                if cfg in ("spatial", "aug") and mono_case:
+                    # Without a stereo clip there is no spatial model: "aug" is "trained".
                     continue
                 if cfg == "plain":
                     args, t_train = [], 0.0
