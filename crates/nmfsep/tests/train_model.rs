@@ -98,7 +98,10 @@ fn stereo_model_round_trip_realtime_equals_engine_and_spatial_helps() {
     let dir = tempfile::tempdir().unwrap();
     let p = |n: &str| dir.path().join(n);
     let train_len = 6 * 44_100;
-    write_wav(&p("piano.wav"), &panned("train/piano.wav", PIANO, train_len));
+    write_wav(
+        &p("piano.wav"),
+        &panned("train/piano.wav", PIANO, train_len),
+    );
     write_wav(&p("bass.wav"), &panned("train/bass.wav", BASS, train_len));
     let len = 4 * 44_100;
     let stems = [
@@ -106,7 +109,11 @@ fn stereo_model_round_trip_realtime_equals_engine_and_spatial_helps() {
         ("bass", panned("stems/bass.wav", BASS, len)),
     ];
     let mix: Vec<Vec<f32>> = (0..2)
-        .map(|c| (0..len).map(|i| stems[0].1[c][i] + stems[1].1[c][i]).collect())
+        .map(|c| {
+            (0..len)
+                .map(|i| stems[0].1[c][i] + stems[1].1[c][i])
+                .collect()
+        })
         .collect();
     write_wav(&p("mix.wav"), &mix);
     let model_path = p("model.npz");
@@ -129,7 +136,10 @@ fn stereo_model_round_trip_realtime_equals_engine_and_spatial_helps() {
     assert_eq!(model.dictionary.n_components(), 32);
     assert_eq!(model.settings.sources[0].shifts, [-2.0, -1.0, 1.0, 2.0]);
     assert_eq!(model.settings.sources[0].channels, 2);
-    let sp = model.spatial.as_ref().expect("stereo clips give a spatial model");
+    let sp = model
+        .spatial
+        .as_ref()
+        .expect("stereo clips give a spatial model");
     // The piano's image is on the left: R11 / R22 = (0.9 / 0.25)^2 where it sounds.
     let [a, d, _, _] = sp[0].bins[40];
     assert!((a / d - (0.9f32 / 0.25).powi(2)).abs() < 0.1, "{a} {d}");
@@ -192,8 +202,16 @@ fn stereo_model_round_trip_realtime_equals_engine_and_spatial_helps() {
     let spatial = mean_si_sdr(&p("off"), &stems);
     let masks = mean_si_sdr(&p("off_mono"), &stems);
     let rt = mean_si_sdr(&p("rt"), &stems);
-    eprintln!("SI-SDR offline spatial {spatial:.2}, mono masks {masks:.2}, realtime spatial {rt:.2}");
+    eprintln!(
+        "SI-SDR offline spatial {spatial:.2}, mono masks {masks:.2}, realtime spatial {rt:.2}"
+    );
     // Measured (K16, 100 iterations): spatial 6.84 dB, masks 4.39, real-time spatial 6.94.
-    assert!(spatial > masks + 1.5, "spatial {spatial:.2} vs masks {masks:.2}");
-    assert!(rt > masks + 1.5, "real-time spatial {rt:.2} vs offline masks {masks:.2}");
+    assert!(
+        spatial > masks + 1.5,
+        "spatial {spatial:.2} vs masks {masks:.2}"
+    );
+    assert!(
+        rt > masks + 1.5,
+        "real-time spatial {rt:.2} vs offline masks {masks:.2}"
+    );
 }

@@ -101,7 +101,11 @@ impl SeparatorModel {
 
     /// Source names, in order.
     pub fn source_names(&self) -> Vec<String> {
-        self.settings.sources.iter().map(|s| s.name.clone()).collect()
+        self.settings
+            .sources
+            .iter()
+            .map(|s| s.name.clone())
+            .collect()
     }
 
     /// Checks that the parts agree: a valid dictionary whose sources are the settings'
@@ -175,10 +179,9 @@ impl SeparatorModel {
         };
         let meta = serde_json::to_vec(&meta).map_err(|e| io(&e))?;
         let model = serde_json::to_vec(&model).map_err(|e| io(&e))?;
-        let name = path.file_name().map_or_else(
-            || "model.npz".into(),
-            |n| n.to_string_lossy().into_owned(),
-        );
+        let name = path
+            .file_name()
+            .map_or_else(|| "model.npz".into(), |n| n.to_string_lossy().into_owned());
         let partial = path.with_file_name(format!(".{name}.partial"));
         let write = || -> Result<(), DictionaryError> {
             let file = File::create(&partial).map_err(|e| io(&e))?;
@@ -247,10 +250,7 @@ impl SeparatorModel {
             Some(
                 r.outer_iter()
                     .map(|src| SpatialCovariance {
-                        bins: src
-                            .outer_iter()
-                            .map(|b| [b[0], b[1], b[2], b[3]])
-                            .collect(),
+                        bins: src.outer_iter().map(|b| [b[0], b[1], b[2], b[3]]).collect(),
                     })
                     .collect(),
             )

@@ -84,10 +84,7 @@ impl Hermitian2 {
     /// The product with the vector `(x0, x1)`.
     #[inline(always)]
     pub fn apply(&self, x0: Complex32, x1: Complex32) -> (Complex32, Complex32) {
-        (
-            x0 * self.a + self.b * x1,
-            self.b.conj() * x0 + x1 * self.d,
-        )
+        (x0 * self.a + self.b * x1, self.b.conj() * x0 + x1 * self.d)
     }
 
     /// The inverse, or `None` if the determinant is not positive (not positive definite).
@@ -199,7 +196,11 @@ pub fn wiener_bin(
     }
     let mut sigma = Hermitian2::default();
     for (vj, rj) in v.iter().zip(r).take(j) {
-        let vj = if vj.is_finite() && *vj > 0.0 { *vj } else { 0.0 };
+        let vj = if vj.is_finite() && *vj > 0.0 {
+            *vj
+        } else {
+            0.0
+        };
         sigma = sigma.add(&rj.scaled(vj));
     }
     let eps = (sigma.trace() * SIGMA_EPS_REL).max(SIGMA_EPS_ABS);
@@ -207,14 +208,16 @@ pub fn wiener_bin(
     let sigma = sigma.plus_identity(eps);
     let Some(inv) = sigma.inverse() else {
         let s = 1.0 / j as f32;
-        out.iter_mut()
-            .take(j)
-            .for_each(|o| *o = (x0 * s, x1 * s));
+        out.iter_mut().take(j).for_each(|o| *o = (x0 * s, x1 * s));
         return;
     };
     let (s0, s1) = inv.apply(x0, x1);
     for ((vj, rj), o) in v.iter().zip(r).zip(out.iter_mut()).take(j) {
-        let vj = if vj.is_finite() && *vj > 0.0 { *vj } else { 0.0 };
+        let vj = if vj.is_finite() && *vj > 0.0 {
+            *vj
+        } else {
+            0.0
+        };
         *o = rj.scaled(vj).plus_identity(share).apply(s0, s1);
     }
 }
@@ -269,11 +272,19 @@ mod tests {
                 b: r.b * s,
             }
         };
-        let r = [floor(&left), floor(&right), Hermitian2::IDENTITY.scaled(0.5)];
+        let r = [
+            floor(&left),
+            floor(&right),
+            Hermitian2::IDENTITY.scaled(0.5),
+        ];
         let mut out = [(c(0.0, 0.0), c(0.0, 0.0)); 3];
         for _ in 0..100 {
             let (x0, x1) = (c(rng.gen(), rng.gen()), c(rng.gen(), rng.gen()));
-            let v = [rng.gen::<f32>() * 4.0, rng.gen::<f32>(), rng.gen::<f32>() * 0.1];
+            let v = [
+                rng.gen::<f32>() * 4.0,
+                rng.gen::<f32>(),
+                rng.gen::<f32>() * 0.1,
+            ];
             wiener_bin(x0, x1, &v, &r, &mut out);
             let s0: Complex32 = out.iter().map(|o| o.0).sum();
             let s1: Complex32 = out.iter().map(|o| o.1).sum();

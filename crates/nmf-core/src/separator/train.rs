@@ -156,10 +156,7 @@ pub fn train(
             let all = concatenate(Axis(1), &views).expect("same number of bins");
             let v = floored_mean_spectrogram(&[&all], opts.kind.exponent());
             let fact = fit(v.view(), &opts.fit, &mut obs).map_err(|e| name_error(&s.name, e))?;
-            Dictionary {
-                w: fact.w,
-                ..plain
-            }
+            Dictionary { w: fact.w, ..plain }
         };
         dicts.push(dict);
         infos.push(SourceInfo {
@@ -181,7 +178,8 @@ pub fn train(
             })
             .collect()
     });
-    let dictionary = Dictionary::concat(&dicts).map_err(|e| NmfError::InvalidInput(e.to_string()))?;
+    let dictionary =
+        Dictionary::concat(&dicts).map_err(|e| NmfError::InvalidInput(e.to_string()))?;
     Ok(SeparatorModel {
         dictionary,
         spatial,

@@ -95,7 +95,10 @@ pub fn train(a: &TrainArgs) -> Result<()> {
         named.push((name, path.to_path_buf()));
     }
     if named.len() < 2 {
-        bail!("a separator needs two or more --source, {} given", named.len());
+        bail!(
+            "a separator needs two or more --source, {} given",
+            named.len()
+        );
     }
     for n in a.tonal.iter().chain(&a.atonal) {
         if !named.iter().any(|(m, _)| m == n) {

@@ -153,8 +153,12 @@ impl Engine {
                 let y = &mut sp.out[s][..n];
                 plan.inverse.process_with_scratch(y, &mut plan.scratch);
                 let window = &plan.window;
-                overlap_add(&mut self.output_ring[s][0], start, window, y, scale, |y| y.re);
-                overlap_add(&mut self.output_ring[s][1], start, window, y, scale, |y| y.im);
+                overlap_add(&mut self.output_ring[s][0], start, window, y, scale, |y| {
+                    y.re
+                });
+                overlap_add(&mut self.output_ring[s][1], start, window, y, scale, |y| {
+                    y.im
+                });
                 continue;
             }
             let mask = &self.masks[s][..bins];
