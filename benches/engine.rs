@@ -2,11 +2,11 @@
 //! sources, host blocks of 512 samples.
 //! Runs every per-frame solver rule (`ENGINE_SOLVERS`, default
 //! `warm+mu/10,flat+me/10,flat+me+screen:0.01@0.07/16`: the rule of version 1, the first
-//! issue-9 default and today's default, each with its iterations per frame) interleaved, best of `ENGINE_ROUNDS` runs each (default 5),
+//! first flat+me default and today's default, each with its iterations per frame) interleaved, best of `ENGINE_ROUNDS` runs each (default 5),
 //! and prints for each the real-time factor (seconds of audio per second of one core), the
 //! share of a core it needs, the time of the process() calls against their deadline, and its
 //! CPU time relative to the first rule.
-//! Then, in the same rounds, the engine with a source learned live (issue 8, "Cost"): 16 known
+//! Then, in the same rounds, the engine with a source learned live : 16 known
 //! components on source 1 and a rest source on source 2 with 16 learned templates and the
 //! default exemplars (`LiveOptions::default()`), its `LiveWorker` polled on the same thread
 //! after every block as the file driver does (`run_offline_live`), under the default solver
@@ -143,7 +143,7 @@ fn call_quantiles(calls: &mut [f64]) -> (f64, f64, f64) {
     (at(0.5), at(0.999), at(1.0))
 }
 
-/// The rules of `ENGINE_SOLVERS` on real material (issue 9: an early exit's cost depends on
+/// The rules of `ENGINE_SOLVERS` on real material (an early exit's cost depends on
 /// the signal, and the noise above makes it exit after one iteration): `ENGINE_INPUT`, an audio
 /// file, separated with the dictionaries of `ENGINE_DICTIONARIES` (comma-separated `.npz`
 /// files, one source each, in bus order) in blocks of `block` samples, best of `rounds` interleaved
@@ -264,7 +264,7 @@ fn main() {
         .map(|_| (0..len).map(|_| rng.gen::<f32>() - 0.5).collect())
         .collect();
 
-    // The live setup (issue 8): 16 known components, the default rule without its early exit,
+    // The live setup: 16 known components, the default rule without its early exit,
     // on both sides: on this white noise the supervised engine exits after one iteration and
     // the live one does not, which would set 1 iteration against 16. Every iteration runs, the
     // most the default can cost.
@@ -356,7 +356,7 @@ fn main() {
     let live_rule = live_params.solve_rule;
     let opts = LiveOptions::default();
     println!(
-        "live rest (issue 8): solver {live_rule}, {iterations} iterations/frame; 16 known components on source 1, rest on source 2 with {} learned + {} exemplar templates (K {}); worker window {}, {} iterations every {} frames",
+        "live rest: solver {live_rule}, {iterations} iterations/frame; 16 known components on source 1, rest on source 2 with {} learned + {} exemplar templates (K {}); worker window {}, {} iterations every {} frames",
         opts.learner.n_free,
         opts.exemplars,
         16 + opts.learner.n_free + opts.exemplars,

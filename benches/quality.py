@@ -12,8 +12,8 @@ nmfsep's own defaults; "warm+mu" is version 1's rule; RULE/N runs RULE with at m
 iterations per frame, other rules get --realtime-iters), then `baseline_nmf.py --method supervised` with the same K
 and beta (scikit-learn MU, librosa STFT), each scored by the bench's `evaluate.py`
 (BSS Eval v3 via mir_eval, plus SI-SDR). Prints a Markdown table of median SDR over sources,
-with issue 9's goal per case (max(offline - 0.2 dB, FluCoMa's real-time figure where the issue
-gives one)), and the JSON of every score to --json.
+with the goal per case (max(offline - 0.2 dB, FluCoMa's real-time figure where the bench
+README gives one)), and the JSON of every score to --json.
 Needs the bench's Python requirements (numpy, scipy, soundfile, librosa, scikit-learn, mir_eval).
 """
 import argparse
@@ -28,7 +28,7 @@ import time
 
 
 # FluCoMa's NMFFilter algorithm frame by frame on the same K = 16 dictionaries (median SDR, dB),
-# as issue 9 reports it.
+# as the goal table reports it.
 FLUCOMA = {"A_piano_bass": 8.06, "A_drums_guitar": 9.77, "A_speech_noise": 12.36}
 
 
@@ -106,7 +106,7 @@ def main():
     print(f"Median over sources, dB. Supervised: K={a.k} per source, beta={a.beta}, n_fft 2048, hop 512, "
           f"200 iterations; realtime: blocks of {a.block}, 'default' with nmfsep's own rule and iterations, "
           f"RULE/N with at most N iterations per frame, other rules {a.realtime_iters}. Goal: "
-          "max(offline - 0.2, FluCoMa's figure in issue 9).\n")
+          "max(offline - 0.2, FluCoMa's figure in the bench README).\n")
     rt_cols = [f"realtime {x}" for x in solvers]
     head = ["SDR sklearn", "SDR offline", *(f"SDR {c}" for c in rt_cols), "goal", "SI-SDR sklearn", "SI-SDR offline",
             *(f"SI-SDR {c}" for c in rt_cols)]

@@ -446,7 +446,7 @@ fn bypass_toggles_without_a_step() {
     }
 }
 
-/// A source learned live (issue 8): the engine's frame work (exemplars, frame hand-over,
+/// A source learned live: the engine's frame work (exemplars, frame hand-over,
 /// template swap) and the worker's refits allocate nothing; template sets arrive and are
 /// applied; the outputs still add up to the delayed input; while frozen
 /// ([`EngineParams::freeze`], blocks 20..40) no refit happens and W_free stays bit for bit,

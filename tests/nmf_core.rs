@@ -2,6 +2,8 @@
 //! naive reference implementation, exact low-rank recovery, fixed templates left untouched,
 //! determinism, input errors and cancellation.
 
+#![allow(clippy::needless_range_loop)] // channel and bus loops read clearer by index
+
 use std::ops::ControlFlow;
 
 use ndarray::{Array2, ArrayView2};

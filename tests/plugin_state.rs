@@ -607,6 +607,17 @@ fn set_param<P: nice_plug::prelude::Param>(p: &P, v: P::Plain) {
     }
 }
 
+/// A gain change reaches the engine at once: the engine's smoother is the only one (a
+/// parameter smoother in front of it would ramp the value twice).
+#[test]
+fn gain_parameter_reaches_the_engine_unsmoothed() {
+    let params = SeparatorParams::default();
+    assert_eq!(params.engine_params().gain[0], 1.0);
+    set_param(&params.sources[0].gain_db, -6.0);
+    let g = params.engine_params().gain[0];
+    assert_eq!(g, nice_plug::util::db_to_gain(-6.0), "{g}");
+}
+
 #[test]
 fn source_roles_rule() {
     use nmf_separator::plugin::params::{source_roles, SourceMode as M, SourceRole as R};
@@ -663,7 +674,9 @@ fn delayed(x: &[f32], d: usize) -> Vec<f32> {
 fn play(h: &mut Harness, x: &[f32]) -> (Vec<f32>, Vec<Vec<f32>>) {
     let piece = (0.1 * SR) as usize;
     let mut main = Vec::with_capacity(x.len());
-    let mut buses = vec![Vec::with_capacity(x.len()); MAX_SOURCES];
+    let mut buses: Vec<Vec<f32>> = (0..MAX_SOURCES)
+        .map(|_| Vec::with_capacity(x.len()))
+        .collect();
     for chunk in x.chunks(piece) {
         let (m, b, _) = h.run(chunk);
         main.extend_from_slice(&m);

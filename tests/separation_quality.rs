@@ -11,7 +11,7 @@
 //!
 //! The drums + guitar example (examples/drums_guitar, 7 s of A_drums_guitar; same settings),
 //! measured on 2026-12-02: mean SI-SDR offline 5.28 dB (drums 4.71, guitar 5.84); real time
-//! with the first issue-9 default (flat + ME, 10 iterations) 5.27 dB (4.62, 5.92), with
+//! with the first flat+me default (flat + ME, 10 iterations) 5.27 dB (4.62, 5.92), with
 //! today's (flat + ME with screening and early exit, at most 16) 5.27 dB (4.65, 5.89); with version 1's
 //! (warm + MU, 10 iterations) 4.26 dB (3.49, 5.04). The test asks for the default within
 //! 0.3 dB of offline and at least 0.6 dB above version 1.
@@ -138,7 +138,7 @@ fn offline_and_realtime_separation_reach_the_measured_quality() {
     }
 }
 
-/// The real-time solver at onsets (issue 9): on the drums + guitar example, the default
+/// The real-time solver at onsets: on the drums + guitar example, the default
 /// per-frame rule (flat start, majorization-equalization steps, screening, early exit; at most
 /// 16 iterations) stays close to the offline fit, and clearly above the warm-started
 /// multiplicative updates of version 1 (10 iterations), which lag at every drum hit. Same
@@ -231,7 +231,7 @@ fn scores(stems: &[Vec<f32>], est: &[Vec<Vec<f32>>]) -> (f64, Vec<f64>) {
 /// rate"; mean SI-SDR of the two sources), with the log-power interpolation of `mapped_to`:
 /// 48 kHz mapped 7.80 dB vs native 7.05 dB (+0.75); 96 kHz mapped 7.80 dB vs native 7.89 dB
 /// (-0.10). (With the earlier linear-power interpolation: 7.25 at both, -0.64 at 96 kHz.)
-/// Bound: the issue's 0.5 dB at both rates.
+/// Bound: 0.5 dB at both rates.
 #[test]
 fn dictionaries_learned_at_44k1_work_at_48k_and_96k() {
     let opts = FitOptions {

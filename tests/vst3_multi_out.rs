@@ -21,6 +21,7 @@ use std::path::PathBuf;
 
 use clack_extensions::state::PluginState;
 use clack_host::prelude::*;
+use common::clap::padded;
 use common::*;
 use nmf_separator::dsp::engine::MAX_SOURCES;
 use serde_json::Value;
@@ -101,18 +102,6 @@ fn example() -> Example {
         input: vec![mix.to_vec(), mix.iter().map(|x| 0.5 * x).collect()],
         state,
     }
-}
-
-/// Appends `latency` zeros to each channel.
-fn padded(input: &[Vec<f32>], latency: usize) -> Vec<Vec<f32>> {
-    input
-        .iter()
-        .map(|c| {
-            let mut v = c.clone();
-            v.resize(c.len() + latency, 0.0);
-            v
-        })
-        .collect()
 }
 
 // ------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Causal simulation of the live semi-supervised learner with a growing history (issue 8).
+"""Causal simulation of the live semi-supervised learner with a growing history.
 
 Audio thread: per frame t, h warm-started from frame t-1 (rescaled to the frame's L1 energy),
 `frame_iters` KL MU updates with W = [Wk | Wf_active], h floored.

@@ -1,4 +1,4 @@
-"""Research harness for semi-supervised NMF (issue 8): cached spectrograms, dictionaries, scoring."""
+"""Research harness for semi-supervised NMF: cached spectrograms, dictionaries, scoring."""
 import os, sys, glob, pickle
 import numpy as np
 BENCH = "/work/shared/bench"

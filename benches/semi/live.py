@@ -1,4 +1,4 @@
-"""Causal simulation of the live semi-supervised learner (issue 8), numpy float64.
+"""Causal simulation of the live semi-supervised learner, numpy float64.
 
 Audio thread: per frame, h warm-started from the previous frame, rescaled to the frame's L1
 energy, `frame_iters` KL MU updates with W = [Wk | Wf_active], Wiener mask exponent p.

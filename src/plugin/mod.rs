@@ -58,7 +58,7 @@
 //!   frames and template sets between the audio thread and the live worker through the
 //!   preallocated hand-overs of [`crate::dsp::engine::live`].
 //!
-//! # Sources learned live (issue 8)
+//! # Sources learned live
 //!
 //! Every source has a mode (`mode_N`): Auto (default), Captured, Learned live, Off; the rule
 //! that turns modes into what the engine gets is [`params::source_roles`]. With the default
@@ -100,7 +100,7 @@
 //! | `iterations` | Iterations (`iterations`) | int | 1..50, 16: solver steps per frame (at most: the default solver exits early) |
 //! | `mask_power` | Mask exponent (`mask_exponent`) | float | 0.5..4, 2: Wiener mask exponent |
 //! | `sparsity` | Sparsity (`sparsity`) | float | 0..1, 0: L1 penalty on activations |
-//! | `solver` | Solver (`solver`) | enum | "Flat, equalized" (default), "Warm, multiplicative (v1)": the per-frame activation solver (issue 9) |
+//! | `solver` | Solver (`solver`) | enum | "Flat, equalized" (default), "Warm, multiplicative (v1)": the per-frame activation solver |
 //! | `gain_1`..`gain_4` | Source N gain (`source_N_gain_db`) | float, dB | -60..12, 0 (smoothed; -60 = silent; text one decimal, "-6.0 dB", never "-0.0", parses with or without "dB") |
 //! | `mute_1`..`mute_4` | Source N mute (`source_N_mute`) | bool | false |
 //! | `solo_1`..`solo_4` | Source N solo (`source_N_solo`) | bool | false |
@@ -129,7 +129,7 @@
 //!   strings]}`. Its n_fft and hop must follow the frame rule of
 //!   [`crate::nmf::FrameGeometry`] (n_fft a power of two 512..8192, the hop dividing it and
 //!   at most n_fft/2). At another sample rate than the session's it is used mapped, by the
-//!   same rule as `nmfsep separate` ([`trainer::for_session`]: `Dictionary::mapped_to` onto
+//!   same rule as `nmfsep separate` (`Dictionary::for_rate`: `Dictionary::mapped_to` onto
 //!   `Dictionary::n_fft_for(session rate)`), when it is prepared (activation, state load,
 //!   `.npz` load, after learning; on the trainer thread or in `activate()`, never on the audio
 //!   thread). The field keeps the dictionary as it was learned, so a project moved back to
@@ -381,7 +381,7 @@ impl<const AUX: bool> Plugin for Separator<AUX> {
             return ProcessStatus::Normal;
         };
         let controls = Controls {
-            engine: self.params.engine_params(buffer.samples()),
+            engine: self.params.engine_params(),
             capture: self.params.capture.value(),
             target: self.params.capture_target.value(),
         };

@@ -17,7 +17,7 @@ use crate::nmf::{Dictionary, SolveRule};
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SolverChoice {
     /// [`SolveRule::DEFAULT`]: a flat start every frame, majorization-equalization steps,
-    /// screening of silent components and an early exit (the default since issue 9;
+    /// screening of silent components and an early exit (the default since the screening solver;
     /// BENCHMARKS.md "Real-time solver" and "Screening").  A project saved with this choice
     /// before the screening keeps its `iterations` value, now the most a frame runs.
     #[id = "flat_me"]
@@ -303,7 +303,7 @@ impl SourceLabels {
 /// Mix, mute and solo of one source (ids `gain_N`, `mute_N`, `solo_N`, N = 1..4).
 #[derive(Params)]
 pub struct SourceParams {
-    /// Level of the source in the main output, dB (smoothed).
+    /// Level of the source in the main output, dB (smoothed by the engine).
     #[id = "gain"]
     pub gain_db: FloatParam,
     #[id = "mute"]
@@ -359,7 +359,6 @@ impl SourceParams {
                     max: MAX_GAIN_DB,
                 },
             )
-            .with_smoother(SmoothingStyle::Linear(20.0))
             .with_step_size(GAIN_STEP_DB)
             .with_unit(" dB")
             .with_value_to_string(Arc::new(gain_to_text))
@@ -444,7 +443,10 @@ impl Default for SeparatorParams {
             iterations: IntParam::new(
                 "Iterations",
                 SolveRule::DEFAULT_ITERATIONS as i32,
-                IntRange::Linear { min: 1, max: 50 },
+                IntRange::Linear {
+                    min: 1,
+                    max: SolveRule::MAX_ITERATIONS as i32,
+                },
             ),
             mask_power: FloatParam::new(
                 "Mask exponent",
@@ -473,8 +475,9 @@ impl Default for SeparatorParams {
 }
 
 impl SeparatorParams {
-    /// The engine settings for a block of `samples` samples (advances the gain smoothers).
-    pub fn engine_params(&self, samples: usize) -> EngineParams {
+    /// The engine settings of the current parameter values (gains unsmoothed: the engine's
+    /// one smoother ramps them).
+    pub fn engine_params(&self) -> EngineParams {
         let mut p = EngineParams {
             iterations: self.iterations.value().max(1) as usize,
             solve_rule: self.solver.value().rule(),
@@ -485,11 +488,8 @@ impl SeparatorParams {
             ..EngineParams::default()
         };
         for (s, src) in self.sources.iter().enumerate() {
-            let db = if samples > 0 {
-                src.gain_db.smoothed.next_step(samples as u32)
-            } else {
-                src.gain_db.value()
-            };
+            // Unsmoothed: the engine's one smoother ramps gain, mute and solo changes alike.
+            let db = src.gain_db.value();
             p.gain[s] = if db <= MIN_GAIN_DB {
                 0.0
             } else {

@@ -2,6 +2,8 @@
 //! library as `nmfsep learn` does.
 #![allow(dead_code)]
 
+pub mod clap;
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 

@@ -11,8 +11,11 @@
 //! - [`simd`]: the CPU instruction set, detected once, and the one dispatch of the hot loops;
 //!   [`aligned`]: cache-line aligned buffers for those kernels.
 
+#![warn(missing_docs)]
+
 pub mod aligned;
 pub mod dsp;
+pub mod fastmath;
 pub mod metrics;
 pub mod nmf;
 pub mod separator;

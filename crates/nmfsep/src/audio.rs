@@ -30,6 +30,12 @@ pub enum AudioError {
     /// The file decodes to no samples.
     #[error("{path} contains no audio samples")]
     Empty { path: String },
+    /// The file is empty (0 bytes).
+    #[error("{path} is an empty file")]
+    EmptyFile { path: String },
+    /// The file's content is not a format this tool reads.
+    #[error("{path} is not an audio file this tool reads (WAV, FLAC, MP3, Ogg Vorbis)")]
+    NotAudio { path: String },
 }
 
 /// A sign of damage in a file that still decoded: the audio is used as far as it decodes,
@@ -130,6 +136,9 @@ pub fn read_audio_checked(path: &Path) -> Result<(Audio, Vec<AudioWarning>), Aud
         path: p.clone(),
         message: m.to_string(),
     };
+    if file.metadata().map(|m| m.len() == 0).unwrap_or(false) {
+        return Err(AudioError::EmptyFile { path: p });
+    }
     let mss = MediaSourceStream::new(Box::new(file), Default::default());
     let mut hint = Hint::new();
     if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
@@ -142,7 +151,7 @@ pub fn read_audio_checked(path: &Path) -> Result<(Audio, Vec<AudioWarning>), Aud
             &FormatOptions::default(),
             &MetadataOptions::default(),
         )
-        .map_err(|e| format_err(&e))?;
+        .map_err(|_| AudioError::NotAudio { path: p.clone() })?;
     let mut format = probed.format;
     let track = format
         .tracks()

@@ -1,4 +1,4 @@
-//! `nmfsep separate --realtime --rest` (issue 8): the known source's dictionary learned from
+//! `nmfsep separate --realtime --rest`: the known source's dictionary learned from
 //! its train clip, the rest learned live by the engine (exemplars on the audio thread,
 //! worker refits run in audio time by the file driver), scored by SI-SDR against the stems
 //! on the excerpts examples/speech_noise (5 s) and examples/drums_guitar (7 s) (the start of

@@ -6,6 +6,7 @@ pub mod engine;
 pub mod learn;
 pub mod mask;
 pub mod separate;
+pub mod separator;
 pub mod stft;
 pub mod window;
 
@@ -13,5 +14,6 @@ pub use engine::{Engine, EngineParams, PreparedDictionary, MAX_SOURCES};
 pub use learn::learn_dictionary;
 pub use mask::wiener_masks_in_place;
 pub use separate::{separate, ChannelMode, SeparateOptions, Separation};
+pub use separator::{resynthesize, Separator, SupervisedNmf};
 pub use stft::{spectrogram, Stft};
 pub use window::periodic_hann;

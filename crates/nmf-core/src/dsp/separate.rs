@@ -7,12 +7,12 @@
 //! dictionary learned on a mono downmix applies unchanged. [`ChannelMode::Independent`] fits
 //! each channel on its own instead, which can follow hard-panned sources better.
 
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2};
 use realfft::num_complex::Complex32;
 
-use super::mask::wiener_masks_in_place;
+use super::separator::{nmf_source_models, resynthesize, Separator, SupervisedNmf};
 use super::stft::{floored_mean_spectrogram, Stft};
-use crate::nmf::{fit_activations, ActivationOptions, CostPoint, Dictionary, NmfError};
+use crate::nmf::{ActivationOptions, CostPoint, Dictionary, NmfError};
 
 /// How channels share activations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -65,12 +65,16 @@ pub struct Separation {
 /// Errors of separation.
 #[derive(Debug, thiserror::Error)]
 pub enum SeparateError {
+    /// The input audio or settings are invalid; the message says why.
     #[error("{0}")]
     Input(String),
+    /// The NMF fit failed.
     #[error(transparent)]
     Nmf(#[from] NmfError),
+    /// The dictionaries cannot be used.
     #[error(transparent)]
     Dictionary(#[from] crate::nmf::DictionaryError),
+    /// The STFT settings are invalid.
     #[error(transparent)]
     Stft(#[from] super::stft::StftError),
 }
@@ -93,7 +97,9 @@ pub fn groups_by_label(dict: &Dictionary) -> (Vec<String>, Vec<Vec<usize>>) {
 
 /// Masks the channels' STFTs with the source models of `w` (n_bins x K), `h` (K x n_frames)
 /// grouped by `groups`, and returns `audio[source][channel]` of `len` samples each.
-/// `exponent` is the spectrogram kind's exponent (1 magnitude, 2 power).
+/// `exponent` is the spectrogram kind's exponent (1 magnitude, 2 power). The NMF case of
+/// [`super::separator::resynthesize`].
+#[allow(clippy::too_many_arguments)] // the masking stage's inputs, each documented above
 pub fn mask_sources(
     stft: &Stft,
     specs: &[&Array2<Complex32>],
@@ -104,44 +110,8 @@ pub fn mask_sources(
     mask_power: f32,
     len: usize,
 ) -> Vec<Vec<Vec<f32>>> {
-    let (n_bins, n_frames) = (w.nrows(), h.ncols());
-    let mut models: Vec<Array2<f32>> = groups
-        .iter()
-        .map(|g| {
-            let mut m = Array2::<f32>::zeros((n_bins, n_frames));
-            for &k in g {
-                let wk = w.column(k);
-                let hk = h.row(k);
-                ndarray::Zip::from(&mut m)
-                    .and_broadcast(&wk.insert_axis(Axis(1)))
-                    .and_broadcast(&hk.insert_axis(Axis(0)))
-                    .for_each(|m, &a, &b| *m += a * b);
-            }
-            m
-        })
-        .collect();
-    // Masks bin by bin; the mask exponent applies to magnitude models.
-    let p = mask_power / exponent;
-    let mut column: Vec<Vec<f32>> = vec![vec![0.0; n_bins]; groups.len()];
-    for t in 0..n_frames {
-        for (c, m) in column.iter_mut().zip(&models) {
-            c.iter_mut().zip(m.column(t)).for_each(|(d, s)| *d = *s);
-        }
-        let mut refs: Vec<&mut [f32]> = column.iter_mut().map(|c| c.as_mut_slice()).collect();
-        wiener_masks_in_place(&mut refs, p);
-        for (c, m) in column.iter().zip(models.iter_mut()) {
-            m.column_mut(t).iter_mut().zip(c).for_each(|(d, s)| *d = *s);
-        }
-    }
-    models
-        .iter()
-        .map(|mask| {
-            specs
-                .iter()
-                .map(|x| stft.inverse(&(*x * &mask.mapv(|m| Complex32::new(m, 0.0))), len))
-                .collect()
-        })
-        .collect()
+    let models = nmf_source_models(w, h, groups);
+    resynthesize(stft, specs, models, exponent, mask_power, len)
 }
 
 /// Separates `audio` (`audio[channel][sample]`, equal lengths) at `sample_rate` Hz into the
@@ -157,7 +127,6 @@ pub fn separate(
 ) -> Result<Separation, SeparateError> {
     dict.validate()?;
     dict.check_matches(sample_rate, dict.n_fft)?;
-    let (names, groups) = groups_by_label(dict);
     let stft = Stft::new(dict.n_fft, dict.hop)?;
     let len = audio.first().map_or(0, |c| c.len());
     if len == 0 {
@@ -165,65 +134,39 @@ pub fn separate(
     }
     let specs: Vec<Array2<Complex32>> = audio.iter().map(|c| stft.forward(c)).collect();
     let e = dict.spectrogram.exponent();
-    let act = ActivationOptions {
-        beta: dict.beta,
-        max_iter: opts.iterations,
-        tol: 0.0,
-        sparsity: opts.sparsity,
-        cost_every: 10,
+    let mut separator = SupervisedNmf::new(
+        dict,
+        ActivationOptions {
+            beta: dict.beta,
+            max_iter: opts.iterations,
+            tol: 0.0,
+            sparsity: opts.sparsity,
+            cost_every: 10,
+        },
+    );
+    let names = separator.source_names();
+    // One fit on the channels' floored mean spectrogram, masks for the channels of `specs`.
+    let mut run = |specs: &[&Array2<Complex32>]| -> Result<_, SeparateError> {
+        let v = floored_mean_spectrogram(specs, e);
+        let models = separator.source_models(v.view())?;
+        let out = resynthesize(&stft, specs, models, e, opts.mask_power, len);
+        let (h, cost) = separator.take_activations();
+        Ok((out, h, cost))
     };
-    let solve =
-        |specs: &[&Array2<Complex32>]| -> Result<(Array2<f32>, Vec<CostPoint>), SeparateError> {
-            Ok(fit_activations(
-                floored_mean_spectrogram(specs, e).view(),
-                dict.w.view(),
-                &act,
-            )?)
-        };
-    let mut out = vec![Vec::with_capacity(audio.len()); names.len()];
-    let (h, cost) = match opts.channels {
-        ChannelMode::Shared => {
-            let refs: Vec<&Array2<Complex32>> = specs.iter().collect();
-            let (h, cost) = solve(&refs)?;
-            for (s, chans) in mask_sources(
-                &stft,
-                &refs,
-                dict.w.view(),
-                h.view(),
-                &groups,
-                e,
-                opts.mask_power,
-                len,
-            )
-            .into_iter()
-            .enumerate()
-            {
-                out[s] = chans;
-            }
-            (h, cost)
-        }
+    let (out, h, cost) = match opts.channels {
+        ChannelMode::Shared => run(&specs.iter().collect::<Vec<_>>())?,
         ChannelMode::Independent => {
+            let mut out = vec![Vec::with_capacity(audio.len()); names.len()];
             let mut first = None;
             for x in &specs {
-                let (h, cost) = solve(&[x])?;
-                for (s, mut chans) in mask_sources(
-                    &stft,
-                    &[x],
-                    dict.w.view(),
-                    h.view(),
-                    &groups,
-                    e,
-                    opts.mask_power,
-                    len,
-                )
-                .into_iter()
-                .enumerate()
-                {
-                    out[s].append(&mut chans);
+                let (chans, h, cost) = run(&[x])?;
+                for (o, mut c) in out.iter_mut().zip(chans) {
+                    o.append(&mut c);
                 }
                 first.get_or_insert((h, cost));
             }
-            first.expect("at least one channel")
+            let (h, cost) = first.expect("at least one channel");
+            (out, h, cost)
         }
     };
     Ok(Separation {

@@ -123,8 +123,9 @@ fn nndsvda(v: ArrayView2<f32>, k: usize, seed: u64) -> (Array2<f32>, Array2<f32>
             let (up, un) = (norm(&mut uc.iter().map(pos)), norm(&mut uc.iter().map(neg)));
             let (vp, vn) = (norm(&mut vr.iter().map(pos)), norm(&mut vr.iter().map(neg)));
             let (mp, mn) = (up * vp, un * vn);
-            let (fu, fv, nu, nv, m): (fn(&f64) -> f64, fn(&f64) -> f64, f64, f64, f64) = if mp >= mn
-            {
+            // The part (positive or negative) of u and v to keep, their norms and their product.
+            type Part = fn(&f64) -> f64;
+            let (fu, fv, nu, nv, m): (Part, Part, f64, f64, f64) = if mp >= mn {
                 (|x| x.max(0.0), |x| x.max(0.0), up, vp, mp)
             } else {
                 (|x| (-x).max(0.0), |x| (-x).max(0.0), un, vn, mn)

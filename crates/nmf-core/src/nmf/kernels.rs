@@ -10,6 +10,7 @@
 //! - `ht`: H^T of the tile, nt x kp (every frame's activations contiguous);
 //! - `y` / `r`: a model or factor tile, nt x fp (every frame's bins contiguous).
 
+use crate::fastmath::{exp_f32, exp_f64, ln_f32, ln_f64};
 use crate::simd::{self, Isa, Level};
 
 /// Frames of a tile are processed by blocks of this many (tiles must be a multiple of it).
@@ -169,7 +170,7 @@ impl Kernels {
 }
 
 fn check(fp: usize, kp: usize, nt: usize) {
-    assert!(fp % 16 == 0 && kp % 16 == 0 && nt % TILE_STEP == 0);
+    assert!(fp.is_multiple_of(16) && kp.is_multiple_of(16) && nt.is_multiple_of(TILE_STEP));
 }
 
 #[inline(always)]
@@ -211,32 +212,6 @@ fn accumulate_generic(r: &[f32], ht: &[f32], acc: &mut [f32], fp: usize, kp: usi
             }
         }
     }
-}
-
-/// Natural logarithm of a positive, normal, finite f64, branch-free so that loops over it
-/// vectorize: `x = 2^e m` with `m` in [sqrt(1/2), sqrt(2)), `ln m = 2 atanh(s)`,
-/// `s = (m-1)/(m+1)`, by its odd series to s^17 (|s| <= 0.172, truncation < 1e-15 relative).
-#[inline(always)]
-pub fn ln_f64(x: f64) -> f64 {
-    const LN2: f64 = std::f64::consts::LN_2;
-    let bits = x.to_bits();
-    let e = ((bits >> 52) & 0x7ff) as i64 - 1023;
-    let m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
-    let big = m > std::f64::consts::SQRT_2;
-    let m = if big { m * 0.5 } else { m };
-    let e = e as f64 + if big { 1.0 } else { 0.0 };
-    let s = (m - 1.0) / (m + 1.0);
-    let s2 = s * s;
-    let p = 1.0 / 17.0;
-    let p = p * s2 + 1.0 / 15.0;
-    let p = p * s2 + 1.0 / 13.0;
-    let p = p * s2 + 1.0 / 11.0;
-    let p = p * s2 + 1.0 / 9.0;
-    let p = p * s2 + 1.0 / 7.0;
-    let p = p * s2 + 1.0 / 5.0;
-    let p = p * s2 + 1.0 / 3.0;
-    let p = p * s2 + 1.0;
-    e * LN2 + 2.0 * s * p
 }
 
 #[inline(always)]
@@ -457,6 +432,93 @@ mod avx512 {
     }
 }
 
+/// The element-wise beta divergence (module [`super::beta`]) for beta other than 1, with the
+/// same floors, in the branch-free form of [`ln_f64`] and [`exp_f64`].
+#[inline(always)]
+fn beta_term(x: f32, y: f32, beta: f64) -> f64 {
+    let eps = f64::from(super::beta::EPS);
+    let y = f64::from(y).max(eps);
+    let x = f64::from(x);
+    if beta == 0.0 {
+        let r = x.max(eps) / y;
+        r - ln_f64(r) - 1.0
+    } else if beta == 2.0 {
+        0.5 * (x - y) * (x - y)
+    } else {
+        let x = if beta < 0.0 { x.max(eps) } else { x };
+        let xb = if x > 0.0 {
+            exp_f64(beta * ln_f64(if x > 0.0 { x } else { 1.0 }))
+        } else {
+            0.0
+        };
+        let yb1 = exp_f64((beta - 1.0) * ln_f64(y));
+        (xb + (beta - 1.0) * yb1 * y - beta * x * yb1) / (beta * (beta - 1.0))
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn beta_factors_generic(
+    v: &[f32],
+    y: &mut [f32],
+    b: &mut [f32],
+    fp: usize,
+    n_bins: usize,
+    nt: usize,
+    n_valid: usize,
+    beta: f32,
+    cost: bool,
+) -> f64 {
+    let eps = super::beta::EPS;
+    let bd = f64::from(beta);
+    let mut total = 0.0f64;
+    for t in 0..nt {
+        let (yrow, brow) = (&mut y[t * fp..(t + 1) * fp], &mut b[t * fp..(t + 1) * fp]);
+        if t >= n_valid {
+            yrow.fill(0.0);
+            brow.fill(0.0);
+            continue;
+        }
+        let vrow = &v[t * fp..(t + 1) * fp];
+        if cost {
+            let mut part = [0.0f64; 8];
+            let (vc, vr) = vrow[..n_bins].split_at(n_bins - n_bins % 8);
+            let (yc, yr) = yrow[..n_bins].split_at(vc.len());
+            for (xv, yv) in vc.chunks_exact(8).zip(yc.chunks_exact(8)) {
+                for i in 0..8 {
+                    part[i] += beta_term(xv[i], yv[i], bd);
+                }
+            }
+            let tail: f64 = vr.iter().zip(yr).map(|(&x, &m)| beta_term(x, m, bd)).sum();
+            total += part.iter().sum::<f64>() + tail;
+        }
+        let rows = yrow[..n_bins]
+            .iter_mut()
+            .zip(brow[..n_bins].iter_mut())
+            .zip(&vrow[..n_bins]);
+        if beta == 0.0 {
+            for ((o, p), &x) in rows {
+                let r = 1.0 / o.max(eps);
+                (*o, *p) = (x * r * r, r);
+            }
+        } else if beta == 2.0 {
+            for ((o, p), &x) in rows {
+                (*p, *o) = (o.max(eps), x);
+            }
+        } else {
+            // y^(beta-2) = exp((beta-2) ln y), in f32 (the precision of the products).
+            for ((o, p), &x) in rows {
+                let m = o.max(eps);
+                let q = exp_f32((beta - 2.0) * ln_f32(m));
+                (*o, *p) = (x * q, m * q);
+            }
+        }
+        yrow[n_bins..].fill(0.0);
+        brow[n_bins..].fill(0.0);
+    }
+    total
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -544,166 +606,4 @@ mod tests {
             assert!((a - b).abs() <= 1e-15 * (1.0 + b.abs()), "{x}: {a} vs {b}");
         }
     }
-}
-
-/// `ln x` for a positive, normal, finite f32, branch-free (the scheme of [`ln_f64`] with the
-/// series to s^9: absolute error about 1e-7, the f32 rounding).
-#[inline(always)]
-pub fn ln_f32(x: f32) -> f32 {
-    let bits = x.to_bits();
-    let e = ((bits >> 23) & 0xff) as i32 - 127;
-    let m = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000);
-    let big = m > std::f32::consts::SQRT_2;
-    let m = if big { m * 0.5 } else { m };
-    let e = e as f32 + if big { 1.0 } else { 0.0 };
-    let s = (m - 1.0) / (m + 1.0);
-    let s2 = s * s;
-    let p = 1.0 / 9.0;
-    let p = p * s2 + 1.0 / 7.0;
-    let p = p * s2 + 1.0 / 5.0;
-    let p = p * s2 + 1.0 / 3.0;
-    let p = p * s2 + 1.0;
-    e * std::f32::consts::LN_2 + 2.0 * s * p
-}
-
-/// `e^x` in f32, branch-free (the scheme of [`exp_f64`] with the series to r^7: relative
-/// error a few 1e-7). `x` is clamped to [-87, 88] (NaN to -87).
-#[inline(always)]
-pub fn exp_f32(x: f32) -> f32 {
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    // max/min (not clamp) so that a NaN becomes -87: `n` below is then always in range.
-    let x = x.max(-87.0).min(88.0);
-    let n = (x * std::f32::consts::LOG2_E + 0.5).floor();
-    let r = x - n * LN2_HI - n * LN2_LO;
-    let mut p = 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
-    // SAFETY: n is an integer in [-126, 127] (x is clamped and never NaN); the unchecked
-    // conversion vectorizes, where `as` (saturating) does not.
-    let n: i32 = unsafe { n.to_int_unchecked() };
-    p * f32::from_bits(((n + 127) as u32) << 23)
-}
-
-/// `e^x` for a finite f64, branch-free so that loops over it vectorize: `x = n ln2 + r`,
-/// `|r| <= ln2 / 2` (ln2 in two parts, Cody & Waite), `e^r` by its Taylor series to r^12
-/// (truncation < 2e-16 relative), `2^n` built in the exponent bits. `x` is clamped to
-/// [-708, 709] (the normal range; NaN to -708).
-#[inline(always)]
-pub fn exp_f64(x: f64) -> f64 {
-    const LN2_HI: f64 = 0.693_147_180_369_123_8;
-    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
-    // max/min (not clamp) so that a NaN becomes -708: `n` below is then always in range.
-    let x = x.max(-708.0).min(709.0);
-    let n = (x * std::f64::consts::LOG2_E + 0.5).floor();
-    let r = x - n * LN2_HI - n * LN2_LO;
-    let mut p = 1.0 / 479_001_600.0; // 1/12!
-    p = p * r + 1.0 / 39_916_800.0;
-    p = p * r + 1.0 / 3_628_800.0;
-    p = p * r + 1.0 / 362_880.0;
-    p = p * r + 1.0 / 40_320.0;
-    p = p * r + 1.0 / 5_040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
-    // SAFETY: n is an integer in [-1022, 1023] (x is clamped and never NaN); the unchecked
-    // conversion vectorizes, where `as` (saturating) does not.
-    let n: i64 = unsafe { n.to_int_unchecked() };
-    p * f64::from_bits(((n + 1023) as u64) << 52)
-}
-
-/// The element-wise beta divergence (module [`super::beta`]) for beta other than 1, with the
-/// same floors, in the branch-free form of [`ln_f64`] and [`exp_f64`].
-#[inline(always)]
-fn beta_term(x: f32, y: f32, beta: f64) -> f64 {
-    let eps = f64::from(super::beta::EPS);
-    let y = f64::from(y).max(eps);
-    let x = f64::from(x);
-    if beta == 0.0 {
-        let r = x.max(eps) / y;
-        r - ln_f64(r) - 1.0
-    } else if beta == 2.0 {
-        0.5 * (x - y) * (x - y)
-    } else {
-        let x = if beta < 0.0 { x.max(eps) } else { x };
-        let xb = if x > 0.0 {
-            exp_f64(beta * ln_f64(if x > 0.0 { x } else { 1.0 }))
-        } else {
-            0.0
-        };
-        let yb1 = exp_f64((beta - 1.0) * ln_f64(y));
-        (xb + (beta - 1.0) * yb1 * y - beta * x * yb1) / (beta * (beta - 1.0))
-    }
-}
-
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn beta_factors_generic(
-    v: &[f32],
-    y: &mut [f32],
-    b: &mut [f32],
-    fp: usize,
-    n_bins: usize,
-    nt: usize,
-    n_valid: usize,
-    beta: f32,
-    cost: bool,
-) -> f64 {
-    let eps = super::beta::EPS;
-    let bd = f64::from(beta);
-    let mut total = 0.0f64;
-    for t in 0..nt {
-        let (yrow, brow) = (&mut y[t * fp..(t + 1) * fp], &mut b[t * fp..(t + 1) * fp]);
-        if t >= n_valid {
-            yrow.fill(0.0);
-            brow.fill(0.0);
-            continue;
-        }
-        let vrow = &v[t * fp..(t + 1) * fp];
-        if cost {
-            let mut part = [0.0f64; 8];
-            let (vc, vr) = vrow[..n_bins].split_at(n_bins - n_bins % 8);
-            let (yc, yr) = yrow[..n_bins].split_at(vc.len());
-            for (xv, yv) in vc.chunks_exact(8).zip(yc.chunks_exact(8)) {
-                for i in 0..8 {
-                    part[i] += beta_term(xv[i], yv[i], bd);
-                }
-            }
-            let tail: f64 = vr.iter().zip(yr).map(|(&x, &m)| beta_term(x, m, bd)).sum();
-            total += part.iter().sum::<f64>() + tail;
-        }
-        let rows = yrow[..n_bins]
-            .iter_mut()
-            .zip(brow[..n_bins].iter_mut())
-            .zip(&vrow[..n_bins]);
-        if beta == 0.0 {
-            for ((o, p), &x) in rows {
-                let r = 1.0 / o.max(eps);
-                (*o, *p) = (x * r * r, r);
-            }
-        } else if beta == 2.0 {
-            for ((o, p), &x) in rows {
-                (*p, *o) = (o.max(eps), x);
-            }
-        } else {
-            // y^(beta-2) = exp((beta-2) ln y), in f32 (the precision of the products).
-            for ((o, p), &x) in rows {
-                let m = o.max(eps);
-                let q = exp_f32((beta - 2.0) * ln_f32(m));
-                (*o, *p) = (x * q, m * q);
-            }
-        }
-        yrow[n_bins..].fill(0.0);
-        brow[n_bins..].fill(0.0);
-    }
-    total
 }

@@ -65,7 +65,7 @@ impl Default for OnlineOptions {
             window: 256,
             refit_iters: 10,
             beta: 1.0,
-            overlap: 5.0,
+            overlap: super::semi::OVERLAP_WEIGHT,
             share_floor: 0.75,
             seed: 0,
             init_iters: 0,

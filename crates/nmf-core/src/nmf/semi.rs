@@ -101,6 +101,11 @@ fn default_tonal_exponent() -> f32 {
 /// ([`SemiOptions::tonal_exponent`]) and live ([`crate::dsp::engine::LiveOptions`]).
 pub const TONAL_EXPONENT: f32 = 4.0;
 
+/// The default weight of the overlap penalty that keeps the free templates off the bins the
+/// known sources dominate ([`SemiOptions::overlap`], offline; [`super::OnlineOptions`], live;
+/// `nmfsep separate --rest-overlap`).
+pub const OVERLAP_WEIGHT: f32 = 5.0;
+
 impl Default for SemiOptions {
     fn default() -> Self {
         Self {
@@ -109,7 +114,7 @@ impl Default for SemiOptions {
             max_iter: 200,
             tol: 0.0,
             seed: 0,
-            overlap: 5.0,
+            overlap: OVERLAP_WEIGHT,
             share_floor: 0.75,
             release_iter: 30,
             sparsity: 0.0,

@@ -32,8 +32,11 @@ pub const DEFAULT_DIFFUSE_FLOOR: f32 = 0.1;
 /// A 2 x 2 Hermitian matrix `[[a, b], [conj b, d]]` (a and d real).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Hermitian2 {
+    /// Entry (1, 1), real.
     pub a: f32,
+    /// Entry (2, 2), real.
     pub d: f32,
+    /// Entry (1, 2); entry (2, 1) is its conjugate.
     pub b: Complex32,
 }
 

@@ -66,7 +66,7 @@ pub fn block(s: &str) -> Result<usize, String> {
 /// clap parser of `--hop`: 1..=[`MAX_HOP`] samples (the bound against n_fft is checked by
 /// [`Stft::new`]).
 pub fn hop(s: &str) -> Result<usize, String> {
-    parse_in(s, 1, MAX_HOP, " samples")
+    parse_in(s, 1, MAX_HOP, " samples (and at most n_fft / 2)")
 }
 
 /// clap parser of `--n-fft`: the frame lengths [`Stft::new`] accepts.

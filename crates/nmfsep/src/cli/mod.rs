@@ -32,12 +32,34 @@ use std::path::PathBuf;
 use crate::nmf::SolveRule;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-const CHANNELS_HELP: &str = "\
+/// The help text on channels, one literal so that `concat!` can join it to others.
+macro_rules! channels_help {
+    () => {
+        "\
 Channels: learn and decompose fit the mean over channels of the channels' spectrograms. \
 separate --channels shared (default) fits one set of activations on that mean and applies \
 the same masks to every channel, like the real-time engine; --channels independent fits \
 each channel on its own. Outputs are 32-bit float WAV files with the input's sample rate \
-and channel count, and add up to the input.";
+and channel count, and add up to the input."
+    };
+}
+
+const CHANNELS_HELP: &str = channels_help!();
+
+const SEPARATE_HELP: &str = concat!(
+    "\
+Examples:
+  nmfsep learn piano.wav -o piano.npz
+  nmfsep learn bass.wav -o bass.npz
+  nmfsep separate mix.wav --source piano=piano.npz --source bass=bass.npz -o out/
+  nmfsep separate mix.wav --source noise=noise.npz --rest speech -o out/
+  nmfsep separate mix.wav --source piano=piano.npz --source bass=bass.npz --realtime -o out_live/
+
+At least one --source is required unless --rest is given.
+
+",
+    channels_help!()
+);
 
 /// Sound separation with non-negative matrix factorization (NMF).
 #[derive(Parser, Debug)]
@@ -54,7 +76,7 @@ pub enum Command {
     #[command(after_help = CHANNELS_HELP)]
     Learn(LearnArgs),
     /// Separate a mixture into the sources of one or more dictionaries.
-    #[command(after_help = CHANNELS_HELP)]
+    #[command(after_help = SEPARATE_HELP)]
     Separate(SeparateArgs),
     /// Unsupervised NMF of a mixture: one output per component or per group of components.
     #[command(after_help = CHANNELS_HELP)]
@@ -166,8 +188,9 @@ pub struct LearnArgs {
 pub struct SeparateArgs {
     /// Audio mixture (WAV, FLAC, MP3, Ogg Vorbis).
     pub input: PathBuf,
-    /// A source as NAME=DICTIONARY.npz (repeat for each source). All components of the
-    /// dictionary are labelled NAME; the output is OUTDIR/NAME.wav.
+    /// A source as NAME=DICTIONARY.npz (repeat for each source; at least one unless --rest
+    /// is given). All components of the dictionary are labelled NAME; the output is
+    /// OUTDIR/NAME.wav.
     #[arg(
         short,
         long = "source",
@@ -185,7 +208,7 @@ pub struct SeparateArgs {
     pub rest_components: usize,
     /// Weight of the penalty that keeps the rest's templates off the bins the sources
     /// dominate (0 = plain semi-supervised fit).
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = crate::nmf::semi::OVERLAP_WEIGHT)]
     pub rest_overlap: f32,
     /// Iterations of each stage of the rest's residual start (0 = random start): offline
     /// the fit's, with --realtime the worker's first refit.
@@ -228,8 +251,8 @@ pub struct SeparateArgs {
     /// Output folder (created if missing).
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Iterations of the activation fit (W fixed) [default: 200, or at most 16 per frame
-    /// with --realtime; at most 10000].
+    /// Iterations of the activation fit (W fixed) [default: 200, at most 10000; with
+    /// --realtime the most per frame: default 16, at most 50].
     #[arg(long, value_parser = limits::iterations)]
     pub iterations: Option<usize>,
     /// Exponent p of the Wiener masks Y_s^p / sum_j Y_j^p on magnitude models (2 = classic).
@@ -326,6 +349,23 @@ pub fn main() -> i32 {
             };
         }
     };
+    // The frame rule ties --hop to --n-fft, which no single argument's parser can check: it is
+    // a usage error like any other size out of bounds.
+    let stft = match &cli.command {
+        Command::Learn(a) => Some(&a.stft),
+        Command::Decompose(a) => Some(&a.stft),
+        Command::Train(a) => Some(&a.stft),
+        Command::Separate(_) => None,
+    };
+    if let Some(s) = stft {
+        if let Err(e) = crate::nmf::FrameGeometry::new(s.n_fft, s.hop) {
+            eprintln!(
+                "nmfsep: error: --hop {} with --n-fft {}: {e} (see nmfsep --help)",
+                s.hop, s.n_fft
+            );
+            return 2;
+        }
+    }
     match commands::run(cli.command) {
         Ok(()) => 0,
         Err(e) => {

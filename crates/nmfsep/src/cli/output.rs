@@ -7,6 +7,9 @@
 //! - [`StagedFile`]: one output file, written as `.nmfsep-<pid>-<name>` in the same folder
 //!   (same extension, so format detection by extension still works) and renamed on commit.
 //!
+//! Both create their folder if it is missing and its parent exists (`-o out/` and
+//! `-o out/piano.npz` alike), and only on commit.
+//!
 //! Both remove their temporary files when dropped without a commit. A process killed
 //! mid-way may leave a hidden `.nmfsep-*` entry behind.
 
@@ -128,14 +131,19 @@ impl Drop for StagedDir {
 pub struct StagedFile {
     final_path: PathBuf,
     tmp: PathBuf,
+    /// The missing folder of `final_path`, created on commit.
+    create: Option<PathBuf>,
     done: bool,
 }
 
 impl StagedFile {
-    /// Creates the (empty) temporary file, which checks that `path` can be written.
+    /// Creates the (empty) temporary file, which checks that `path` can be written. A missing
+    /// folder of `path` whose parent exists is created on commit (the temporary file waits in
+    /// that parent).
     ///
     /// # Errors
-    /// If `path` is a folder, its folder does not exist or cannot be written.
+    /// If `path` is a folder, or its folder and that folder's parent do not exist, or cannot
+    /// be written.
     pub fn new(path: &Path) -> Result<Self> {
         let shown = path.display();
         if path.is_dir() {
@@ -146,17 +154,22 @@ impl StagedFile {
             .and_then(|n| n.to_str())
             .ok_or_else(|| anyhow!("output {shown} has no file name"))?;
         let parent = parent_of(path);
-        if !parent.is_dir() {
+        let (staging, create) = if parent.is_dir() {
+            (parent, None)
+        } else if !parent.exists() && parent_of(&parent).is_dir() {
+            (parent_of(&parent), Some(parent))
+        } else {
             bail!(
                 "cannot write {shown}: folder {} does not exist",
-                parent.display()
+                parent_of(&parent).display()
             );
-        }
-        let tmp = parent.join(unique(&format!("-{name}")));
+        };
+        let tmp = staging.join(unique(&format!("-{name}")));
         std::fs::write(&tmp, b"").with_context(|| format!("cannot write {shown}"))?;
         Ok(Self {
             final_path: path.to_path_buf(),
             tmp,
+            create,
             done: false,
         })
     }
@@ -168,6 +181,15 @@ impl StagedFile {
 
     /// Renames the temporary file to the final path.
     pub fn commit(mut self) -> Result<()> {
+        if let Some(dir) = &self.create {
+            match std::fs::create_dir(dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                    return Err(e)
+                        .with_context(|| format!("cannot create folder {}", dir.display()))
+                }
+                _ => {}
+            }
+        }
         std::fs::rename(&self.tmp, &self.final_path)
             .with_context(|| format!("cannot write {}", self.final_path.display()))?;
         self.done = true;

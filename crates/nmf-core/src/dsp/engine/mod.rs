@@ -228,7 +228,10 @@ impl Engine {
     /// Sets the live parameters (taken from the next sample on; gains are smoothed).
     pub fn set_params(&mut self, params: &EngineParams) {
         self.params = *params;
-        self.params.iterations = self.params.iterations.clamp(1, 200);
+        self.params.iterations = self
+            .params
+            .iterations
+            .clamp(1, crate::nmf::SolveRule::MAX_ITERATIONS);
     }
 
     /// Clears the stream state: the output afterwards is as from a new engine with the same
@@ -279,8 +282,8 @@ impl Engine {
             self.gains.advance(self.params.effective_gains(), chunk);
             let mix = self.fade.advance(self.params.bypass, chunk);
             let complement = self.complement;
-            for c in 0..channels {
-                let out = &mut main[c][range.clone()];
+            for (c, main) in main.iter_mut().enumerate().take(channels) {
+                let out = &mut main[range.clone()];
                 let rest = &mut self.rest[..chunk];
                 // The complement starts as the input of n_fft samples ago, which the ring
                 // still holds; the new input takes its place. Non-finite or subnormal input

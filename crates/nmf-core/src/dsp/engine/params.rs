@@ -54,13 +54,11 @@ impl EngineParams {
     pub fn effective_gains(&self) -> [f32; MAX_SOURCES] {
         let any_solo = self.solo.iter().any(|&s| s);
         let mut g = [0.0; MAX_SOURCES];
-        for s in 0..MAX_SOURCES {
-            let on = if any_solo {
-                self.solo[s]
-            } else {
-                !self.mute[s]
-            };
-            g[s] = if on { self.gain[s] } else { 0.0 };
+        for (((g, &gain), &solo), &mute) in
+            g.iter_mut().zip(&self.gain).zip(&self.solo).zip(&self.mute)
+        {
+            let on = if any_solo { solo } else { !mute };
+            *g = if on { gain } else { 0.0 };
         }
         g
     }

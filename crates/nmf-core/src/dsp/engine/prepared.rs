@@ -12,14 +12,34 @@ use crate::nmf::{Dictionary, FrameGeometry, FrameSolver, GeometryError};
 /// Errors when preparing a dictionary for the engine.
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 pub enum EngineError {
+    /// The frame geometry is invalid.
     #[error("{0}")]
     Geometry(#[from] GeometryError),
+    /// The assignment has another length than the dictionary has components.
     #[error("{components} components but {assigned} source assignments")]
-    Assignment { components: usize, assigned: usize },
+    Assignment {
+        /// Components of the dictionary (K).
+        components: usize,
+        /// Entries of the assignment.
+        assigned: usize,
+    },
+    /// A component goes to a source index beyond the engine's sources.
     #[error("component {component} is assigned to source {index}, but there are only {MAX_SOURCES} sources")]
-    SourceIndex { component: usize, index: usize },
+    SourceIndex {
+        /// The component (0-based).
+        component: usize,
+        /// Its source index (0-based).
+        index: usize,
+    },
+    /// The dictionary is at another sample rate than the session (map it first).
     #[error("dictionary learned at {dict} Hz, the session runs at {session} Hz")]
-    SampleRate { dict: u32, session: u32 },
+    SampleRate {
+        /// The dictionary's rate, Hz.
+        dict: u32,
+        /// The session's rate, Hz.
+        session: u32,
+    },
+    /// The dictionary is invalid; the message says why.
     #[error("{0}")]
     Dictionary(String),
 }

@@ -1,7 +1,6 @@
 //! The trainer thread: learning from captured clips, loading, exporting and preparing
 //! dictionaries, all off the audio thread. See the [module documentation of `plugin`](super).
 
-use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -23,6 +22,11 @@ use crate::dsp::engine::{
 };
 use crate::dsp::stft::Stft;
 use crate::nmf::{Dictionary, FitOptions, Init, SpectrogramKind};
+
+mod learning;
+
+use learning::export_if_requested;
+pub use learning::{learn_capture, learn_capture_given, merge_learned};
 
 /// How often the trainer thread looks at the persisted fields for a state load, ms.
 const POLL_MS: u64 = 20;
@@ -259,7 +263,7 @@ impl Trainer {
         let assignment = effective_assignment(&dict, &self.params.assignment.lock());
         // The persisted dictionary stays as it is (moving back to its own rate is lossless);
         // the engine gets it mapped onto the session's STFT.
-        let (dict, note) = match for_session(&dict, self.session_rate()) {
+        let (dict, note) = match dict.for_rate(self.session_rate()) {
             Ok(m) => m,
             Err(e) => {
                 self.status.set_mapping(None);
@@ -314,13 +318,11 @@ impl Trainer {
         let label = source_label(live_s);
         let saved = self.params.rest_templates.lock().clone();
         if let Some(saved) = saved {
-            let restored = for_session(&saved, self.session_rate())
+            let restored = saved
+                .for_rate(self.session_rate())
                 .ok()
                 .map(|(d, _)| d)
-                .filter(|d| {
-                    (d.n_fft, d.hop, d.sample_rate) == (known.n_fft, known.hop, known.sample_rate)
-                        && d.w.dim() == w_free.dim()
-                });
+                .filter(|d| known.compatible_with(d).is_ok() && d.w.dim() == w_free.dim());
             if let Some(d) = restored {
                 if worker.set_w_free(d.w.view()).is_ok() {
                     w_free = worker.learner().w_free().to_owned();
@@ -570,224 +572,5 @@ impl Trainer {
             Err(e) => self.status.say(format!("learning {label} failed: {e}")),
         }
         self.status.progress.store(1.0, Ordering::Release);
-    }
-}
-
-/// `dict` as the engine uses it in a session at `session_rate` Hz, and the note saying how it
-/// was mapped (`None` when it fits as it is): the crate's one mapping rule, as `nmfsep
-/// separate` applies it, [`Dictionary::mapped_to`] onto the frame length
-/// [`Dictionary::n_fft_for`] the session rate, described by [`Dictionary::mapping_note`].
-/// Allocates (a copy of the templates): call it off the audio thread.
-///
-/// # Errors
-/// When the mapping is refused (a session rate of 0).
-pub fn for_session(
-    dict: &Dictionary,
-    session_rate: u32,
-) -> Result<(Dictionary, Option<String>), crate::nmf::DictionaryError> {
-    let n_fft = dict.n_fft_for(session_rate);
-    let note = dict.mapping_note(session_rate, n_fft);
-    Ok((dict.mapped_to(session_rate, n_fft)?, note))
-}
-
-/// Learns a dictionary of `k` templates labelled `label` from a mono clip: STFT magnitude
-/// (n_fft and hop n_fft/4 from `settings`, floored at 1e-6 times its maximum), then
-/// [`fit`] with NNDSVDa initialization. `observer(fraction done)` is called every iteration
-/// and stops the fit by returning false.
-pub fn learn_capture(
-    clip: &[f32],
-    sample_rate: u32,
-    settings: &LearnSettings,
-    label: &str,
-    k: usize,
-    observer: &mut dyn FnMut(f32) -> bool,
-) -> Result<Dictionary, String> {
-    let n_fft = settings.n_fft;
-    let hop = n_fft / 4;
-    if clip.len() < n_fft {
-        return Err(format!(
-            "the capture is too short ({} samples, at least n_fft = {n_fft} needed)",
-            clip.len()
-        ));
-    }
-    if k == 0 {
-        return Err("the number of components is 0".into());
-    }
-    let stft = Stft::new(n_fft, hop).map_err(|e| e.to_string())?;
-    let opts = FitOptions {
-        n_components: k,
-        beta: settings.beta,
-        max_iter: settings.iterations.max(1),
-        init: Init::Nndsvda,
-        ..FitOptions::default()
-    };
-    // Non-finite samples (a NaN burst on the track) would poison the whole clip.
-    let clip: Vec<f32> = clip
-        .iter()
-        .map(|x| if x.is_finite() { *x } else { 0.0 })
-        .collect();
-    let (d, _) = crate::dsp::learn_dictionary(
-        &clip,
-        sample_rate,
-        &stft,
-        SpectrogramKind::Magnitude,
-        &opts,
-        label,
-        &mut |p| {
-            if observer(p.iteration as f32 / p.max_iter.max(1) as f32) {
-                ControlFlow::Continue(())
-            } else {
-                ControlFlow::Break(())
-            }
-        },
-    )
-    .map_err(|e| e.to_string())?;
-    d.validate().map_err(|e| e.to_string())?;
-    Ok(d)
-}
-
-/// [`learn_capture`] given the fixed templates of `known` (at the clip's rate and STFT,
-/// n_fft and hop from `known`): `k` templates labelled `label` that learn only what `known`
-/// does not explain, by [`crate::nmf::fit_semi`] with the overlap penalty (weight 5, no
-/// release stage), as `nmfsep learn --given` does; the templates in the dictionary convention
-/// of [`crate::nmf::SemiFactorization::free_templates`]. `observer` as in [`learn_capture`].
-pub fn learn_capture_given(
-    clip: &[f32],
-    known: &Dictionary,
-    settings: &LearnSettings,
-    label: &str,
-    k: usize,
-    observer: &mut dyn FnMut(f32) -> bool,
-) -> Result<Dictionary, String> {
-    if clip.len() < known.n_fft {
-        return Err(format!(
-            "the capture is too short ({} samples, at least n_fft = {} needed)",
-            clip.len(),
-            known.n_fft
-        ));
-    }
-    let stft = Stft::new(known.n_fft, known.hop).map_err(|e| e.to_string())?;
-    let clip: Vec<f32> = clip
-        .iter()
-        .map(|x| if x.is_finite() { *x } else { 0.0 })
-        .collect();
-    let v = crate::dsp::stft::floored_mean_spectrogram(
-        &[&stft.forward(&clip)],
-        known.spectrogram.exponent(),
-    );
-    let opts = crate::nmf::SemiOptions {
-        n_free: k,
-        beta: known.beta,
-        max_iter: settings.iterations.max(1),
-        release_iter: 0,
-        ..crate::nmf::SemiOptions::default()
-    };
-    let fact = crate::nmf::fit_semi(v.view(), known.w.view(), None, &opts, &mut |p| {
-        if observer(p.iteration as f32 / p.max_iter.max(1) as f32) {
-            ControlFlow::Continue(())
-        } else {
-            ControlFlow::Break(())
-        }
-    })
-    .map_err(|e| e.to_string())?;
-    let (w, _) = fact.free_templates();
-    let d = Dictionary {
-        w,
-        labels: vec![label.to_string(); k],
-        ..known.clone()
-    };
-    d.validate().map_err(|e| e.to_string())?;
-    Ok(d)
-}
-
-/// Merges newly learned components (all with one label) into the dictionary: the old
-/// components with that label are replaced, the others keep their assignment entries, and the
-/// new ones get [`default_assignment`] entries. An old dictionary at another sample rate or
-/// n_fft is first mapped onto the new one's STFT ([`Dictionary::mapped_to`]; the merged
-/// dictionary is then at the new one's rate and n_fft, and the note says what was mapped).
-/// One that still differs (hop ratio, beta, spectrogram kind: [`Dictionary::compatible_with`])
-/// is replaced as a whole; the note says so.
-pub fn merge_learned(
-    old: Option<&Dictionary>,
-    old_assignment: &[usize],
-    new: Dictionary,
-) -> (Dictionary, Vec<usize>, Option<String>) {
-    let new_assignment = default_assignment(&new);
-    let Some(old) = old else {
-        return (new, new_assignment, None);
-    };
-    let mapping = old
-        .mapping_note(new.sample_rate, new.n_fft)
-        .map(|n| format!("the previous components were {n}"));
-    let mapped;
-    let old = if mapping.is_some() {
-        match old.mapped_to(new.sample_rate, new.n_fft) {
-            Ok(m) => {
-                mapped = m;
-                &mapped
-            }
-            Err(e) => return (new, new_assignment, Some(e.to_string())),
-        }
-    } else {
-        old
-    };
-    if old.compatible_with(&new).is_err() {
-        return (
-            new,
-            new_assignment,
-            Some("learning settings changed: the previous components were dropped".into()),
-        );
-    }
-    let label = new.labels.first().cloned().unwrap_or_default();
-    let old_assignment = effective_assignment(old, old_assignment);
-    let keep: Vec<usize> = (0..old.n_components())
-        .filter(|&i| old.labels[i] != label)
-        .collect();
-    if keep.is_empty() {
-        return (new, new_assignment, None);
-    }
-    let kept = Dictionary {
-        w: old.w.select(Axis(1), &keep),
-        labels: keep.iter().map(|&i| old.labels[i].clone()).collect(),
-        ..old.clone()
-    };
-    match Dictionary::concat(&[kept, new.clone()]) {
-        Ok(d) => {
-            let mut a: Vec<usize> = keep.iter().map(|&i| old_assignment[i]).collect();
-            a.extend(new_assignment);
-            (d, a, mapping)
-        }
-        Err(e) => (new, new_assignment, Some(e.to_string())),
-    }
-}
-
-/// An export request: when `request` (a path) changed since `*seen`, writes `dict` there as
-/// a `.npz` dictionary, empties the request, and says what happened ("exported {what} to
-/// PATH", the error, or "export: {none}" without a dictionary). An empty path is no request.
-fn export_if_requested(
-    status: &Status,
-    request: &Watched<String>,
-    seen: &mut u64,
-    dict: &Watched<Option<Dictionary>>,
-    what: &str,
-    none: &str,
-) {
-    let g = request.generation();
-    if g == *seen {
-        return;
-    }
-    *seen = g;
-    let path = request.lock().clone();
-    if path.is_empty() {
-        return;
-    }
-    request.replace_quietly(String::new());
-    let dict = dict.lock().clone();
-    match dict {
-        Some(d) => match d.save(Path::new(&path)) {
-            Ok(()) => status.say(format!("exported {what} to {path}")),
-            Err(e) => status.say(format!("export failed: {e}")),
-        },
-        None => status.say(format!("export: {none}")),
     }
 }

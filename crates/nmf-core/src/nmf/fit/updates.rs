@@ -1,228 +1,26 @@
-//! Offline NMF with multiplicative updates: `V ~ W H`, with W learned or held fixed.
-//!
-//! The updates are those of Févotte & Idier 2011 (Neural Computation 23(9), eq. 4.1-4.2 with
-//! the exponent gamma(beta) of eq. 4.5), with an optional L1 penalty `lambda * sum(H)` added to
-//! the denominator of the H update (Le Roux, Weninger & Hershey 2015, "Sparse NMF -
-//! half-baked or well done?", MERL TR2015-023, eq. 9-10 without the normalization gradient).
+//! The fused, frame-tiled multiplicative-update loop behind [`super::fit`],
+//! [`super::fit_activations`], the semi-supervised fit and the online learner's window.
 
 use std::ops::ControlFlow;
 
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2};
 
-use super::beta::{gamma, EPS};
-use super::init::{initialize, Init};
-use super::kernels::{Kernels, TILE_STEP};
-use super::NmfError;
-
-/// Settings of [`fit`].
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct FitOptions {
-    /// Number of components K (columns of W, rows of H). At least 1.
-    pub n_components: usize,
-    /// The beta of the divergence: 0 Itakura-Saito, 1 Kullback-Leibler, 2 Euclidean, or any real.
-    pub beta: f32,
-    /// Maximum number of iterations (one H update then one W update each).
-    pub max_iter: usize,
-    /// Stop when the decrease of the error sqrt(2 D) (D the cost) between two evaluations
-    /// (every 10 iterations), relative to its initial value, is below this: scikit-learn's
-    /// rule for its multiplicative updates, so `tol` means the same in both. 0 runs every
-    /// iteration.
-    pub tol: f64,
-    /// Seed of the initialization; the fit is deterministic for a given seed.
-    pub seed: u64,
-    /// Starting point.
-    pub init: Init,
-    /// L1 penalty weight lambda on H (0 = none). With a penalty, W's columns are kept at unit
-    /// L2 norm at every iteration so that the penalty cannot be dodged by scaling.
-    pub sparsity: f32,
-    /// Evaluate the cost every this many iterations (>= 1). The cost pass costs about as much
-    /// as a quarter of an iteration; the tolerance is checked at the same points.
-    pub cost_every: usize,
-}
-
-impl Default for FitOptions {
-    fn default() -> Self {
-        Self {
-            n_components: 16,
-            beta: 1.0,
-            max_iter: 200,
-            tol: 1e-4,
-            seed: 0,
-            init: Init::Nndsvda,
-            sparsity: 0.0,
-            cost_every: 10,
-        }
-    }
-}
-
-/// One point of the cost history.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct CostPoint {
-    /// Number of completed iterations when the cost was taken.
-    pub iteration: usize,
-    /// `D_beta(V | W H) + lambda * sum(H)`.
-    pub cost: f64,
-}
-
-/// Progress report passed to the observer of a fit, once per iteration.
-#[derive(Clone, Copy, Debug)]
-pub struct Progress {
-    /// Completed iterations.
-    pub iteration: usize,
-    /// The iteration budget.
-    pub max_iter: usize,
-    /// The newest evaluated cost.
-    pub cost: Option<f64>,
-}
-
-/// The result of a fit.
-#[derive(Clone, Debug)]
-pub struct Factorization {
-    /// Templates, n_bins x K, columns of unit L2 norm.
-    pub w: Array2<f32>,
-    /// Activations, K x n_frames.
-    pub h: Array2<f32>,
-    /// Cost history, first point at iteration 0, last point at `n_iter`.
-    pub cost: Vec<CostPoint>,
-    /// Iterations run.
-    pub n_iter: usize,
-}
-
-pub(crate) fn validate(v: ArrayView2<f32>) -> Result<(), NmfError> {
-    if v.nrows() == 0 || v.ncols() == 0 {
-        return Err(NmfError::InvalidInput("the spectrogram is empty".into()));
-    }
-    if v.iter().any(|x| !(x.is_finite() && *x >= 0.0)) {
-        return Err(NmfError::InvalidInput(
-            "the spectrogram has negative or non-finite values".into(),
-        ));
-    }
-    if !v.iter().any(|&x| x > 0.0) {
-        return Err(NmfError::InvalidInput(
-            "the spectrogram is all zeros (silent audio)".into(),
-        ));
-    }
-    Ok(())
-}
-
-/// Learns W (n_bins x K) and H (K x n_frames) from a non-negative spectrogram `v`
-/// (n_bins x n_frames). The observer sees every iteration and may stop the fit with
-/// `ControlFlow::Break`, which returns [`NmfError::Cancelled`].
-///
-/// # Errors
-/// [`NmfError::InvalidInput`] for an empty, all-zero, negative or non-finite `v`, or K = 0.
-pub fn fit(
-    v: ArrayView2<f32>,
-    opts: &FitOptions,
-    observer: &mut dyn FnMut(Progress) -> ControlFlow<()>,
-) -> Result<Factorization, NmfError> {
-    validate(v)?;
-    if opts.n_components == 0 {
-        return Err(NmfError::InvalidInput(
-            "the number of components must be at least 1".into(),
-        ));
-    }
-    let (mut w, mut h) = initialize(v, opts.n_components, opts.init, opts.seed);
-    let (cost, n_iter) = run_updates(v, &mut w, &mut h, true, opts, Kernels::detect(), observer)?;
-    normalize_columns(&mut w, &mut h);
-    Ok(Factorization { w, h, cost, n_iter })
-}
-
-/// Settings of [`fit_activations`].
-#[derive(Clone, Debug)]
-pub struct ActivationOptions {
-    /// Divergence beta.
-    pub beta: f32,
-    /// Maximum number of H updates.
-    pub max_iter: usize,
-    /// Relative tolerance, as in [`FitOptions::tol`].
-    pub tol: f64,
-    /// L1 penalty weight on H.
-    pub sparsity: f32,
-    /// Cost evaluation period in iterations.
-    pub cost_every: usize,
-}
-
-impl Default for ActivationOptions {
-    fn default() -> Self {
-        Self {
-            beta: 1.0,
-            max_iter: 200,
-            tol: 1e-4,
-            sparsity: 0.0,
-            cost_every: 10,
-        }
-    }
-}
-
-/// Solves for H (K x n_frames) with the templates `w` (n_bins x K) held fixed, over a whole
-/// spectrogram `v` (n_bins x n_frames). H starts from the constant `sqrt(mean(V) / K)` (as
-/// scikit-learn does when W is given). Returns H and the cost history.
-///
-/// # Errors
-/// [`NmfError::InvalidInput`] for a bad `v`, or if `w` has another number of bins.
-pub fn fit_activations(
-    v: ArrayView2<f32>,
-    w: ArrayView2<f32>,
-    opts: &ActivationOptions,
-) -> Result<(Array2<f32>, Vec<CostPoint>), NmfError> {
-    validate(v)?;
-    if w.nrows() != v.nrows() || w.ncols() == 0 {
-        return Err(NmfError::InvalidInput(format!(
-            "the dictionary has {} bins x {} components, the spectrogram {} bins",
-            w.nrows(),
-            w.ncols(),
-            v.nrows()
-        )));
-    }
-    let k = w.ncols();
-    let mean = v.iter().map(|&x| f64::from(x)).sum::<f64>() / v.len() as f64;
-    let mut h = Array2::from_elem((k, v.ncols()), ((mean / k as f64).sqrt() as f32).max(EPS));
-    let mut w = w.to_owned();
-    let fit_opts = FitOptions {
-        n_components: k,
-        beta: opts.beta,
-        max_iter: opts.max_iter,
-        tol: opts.tol,
-        seed: 0,
-        init: Init::Random,
-        sparsity: opts.sparsity,
-        cost_every: opts.cost_every,
-    };
-    let (cost, _) = run_updates(
-        v,
-        &mut w,
-        &mut h,
-        false,
-        &fit_opts,
-        Kernels::detect(),
-        &mut |_| ControlFlow::Continue(()),
-    )?;
-    Ok((h, cost))
-}
-
-/// Scales W's columns to unit L2 norm and moves the scale into H's rows (W H is unchanged).
-pub fn normalize_columns(w: &mut Array2<f32>, h: &mut Array2<f32>) {
-    for (mut col, mut row) in w.axis_iter_mut(Axis(1)).zip(h.axis_iter_mut(Axis(0))) {
-        let norm = col.iter().map(|x| x * x).sum::<f32>().sqrt();
-        if norm > 0.0 {
-            col.mapv_inplace(|x| (x / norm).max(EPS));
-            row.mapv_inplace(|x| (x * norm).max(EPS));
-        }
-    }
-}
+use super::*;
+use crate::nmf::beta::{gamma, EPS};
+use crate::nmf::kernels::{Kernels, TILE_STEP};
+use crate::nmf::NmfError;
 
 /// Tile width in frames of the fused pass: a tile of factors (fp x TILE floats, about
 /// 200 KB for 1025 bins) and the matching spectrogram frames stay in a 1 MB L2 cache.
-const TILE: usize = 4 * TILE_STEP;
+pub(super) const TILE: usize = 4 * TILE_STEP;
 
-fn round_up(x: usize, m: usize) -> usize {
+pub(super) fn round_up(x: usize, m: usize) -> usize {
     x.div_ceil(m) * m
 }
 
 /// The state of the fused update loop, in the tiled layouts of [`super::kernels`],
 /// allocated once before the first iteration.
-struct Fused {
+pub(super) struct Fused {
     n_bins: usize,
     n_frames: usize,
     k: usize,
@@ -269,7 +67,7 @@ pub(crate) struct SemiPenalty {
     pub bins: Vec<f32>,
 }
 
-struct SemiState {
+pub(super) struct SemiState {
     fixed: usize,
     /// e_f * weight, fp entries (padding 0).
     bins: Vec<f32>,
@@ -700,7 +498,7 @@ impl WindowFit {
 /// iterations; a tolerance stop therefore happens after the update of the iteration whose
 /// cost met it, and the history ends with the cost of the returned W, H. `kernels` is
 /// [`Kernels::detect`] outside the tests.
-fn run_updates(
+pub(super) fn run_updates(
     v: ArrayView2<f32>,
     w: &mut Array2<f32>,
     h: &mut Array2<f32>,
@@ -800,112 +598,4 @@ pub(crate) fn run_updates_semi(
 /// earlier whenever the fit has lowered the cost less than fourfold.)
 fn root_cost(d: f64) -> f64 {
     (2.0 * d.max(0.0)).sqrt()
-}
-
-#[cfg(test)]
-mod tests {
-    use ndarray::Array2;
-    use rand::{Rng, SeedableRng};
-    use rand_pcg::Pcg64;
-
-    use super::*;
-
-    /// Largest `|a - b| / |b|` over the entries (NaN if any is NaN).
-    fn max_rel(a: &Array2<f32>, b: &Array2<f32>) -> f32 {
-        a.iter().zip(b).fold(0.0f32, |m, (x, y)| {
-            let d = (x - y).abs() / y.abs();
-            if d > m || d.is_nan() {
-                d
-            } else {
-                m
-            }
-        })
-    }
-
-    /// A short fit (20 iterations from the same NNDSVDa start, the cost at every iteration)
-    /// gives the same W, H and cost history with every kernel variant as with the portable
-    /// one, for bin counts that are not a multiple of 32 (1025 pads to 1040: the AVX-512
-    /// model's half-width block; 300 to 304), K = 32 (two 16-wide blocks) and 7 (padded to
-    /// 16), 61 frames (a full and a partial tile) and the beta = 1 and general-beta factors.
-    ///
-    /// The AVX2 + FMA variant runs the portable code compiled for AVX2: Rust neither fuses
-    /// nor reorders float operations, so it measured bit-identical to portable. The AVX-512
-    /// `model`, `project` and `accumulate` are intrinsics with FMA and their own summation
-    /// order: per matrix product the results differ by a few ulps, and 20 multiplicative
-    /// updates of W and H carry that to a largest elementwise relative difference of
-    /// 3.6e-6 (W) and 3.5e-6 (H); the costs (f64 sums of the f32 model) differ by at most
-    /// 9.3e-8 relative. The tolerances are about 4 and 5 times those.
-    #[test]
-    fn every_kernel_variant_fits_like_the_portable_one() {
-        const TOL_WH: f32 = 1.5e-5;
-        const TOL_COST: f64 = 5e-7;
-        let variants: Vec<(String, Kernels)> = crate::simd::Isa::variants()
-            .into_iter()
-            .map(|isa| (format!("{isa:?}"), Kernels::new(isa)))
-            .collect();
-        let mut worst = vec![(0.0f32, 0.0f32, 0.0f64); variants.len()];
-        for (n_bins, k) in [(1025, 32), (1025, 7), (300, 32), (300, 7)] {
-            let mut rng = Pcg64::seed_from_u64((n_bins * 100 + k) as u64);
-            let n_frames = 61;
-            let w_true = Array2::from_shape_simple_fn((n_bins, k), || rng.gen::<f32>());
-            let h_true = Array2::from_shape_simple_fn((k, n_frames), || {
-                if rng.gen::<bool>() {
-                    rng.gen::<f32>()
-                } else {
-                    0.0
-                }
-            });
-            let v = w_true.dot(&h_true).mapv(|x| x + 0.1 * rng.gen::<f32>());
-            for beta in [0.0, 1.0, 2.0, 0.5] {
-                let opts = FitOptions {
-                    n_components: k,
-                    beta,
-                    max_iter: 20,
-                    tol: 0.0,
-                    seed: 3,
-                    init: Init::Nndsvda,
-                    sparsity: 0.0,
-                    cost_every: 1,
-                };
-                let (w0, h0) = initialize(v.view(), k, opts.init, opts.seed);
-                let run = |kernels: Kernels| {
-                    let (mut w, mut h) = (w0.clone(), h0.clone());
-                    let (cost, _) =
-                        run_updates(v.view(), &mut w, &mut h, true, &opts, kernels, &mut |_| {
-                            ControlFlow::Continue(())
-                        })
-                        .unwrap();
-                    (w, h, cost)
-                };
-                let (w_ref, h_ref, cost_ref) = run(variants[0].1);
-                for (i, (name, kernels)) in variants.iter().enumerate().skip(1) {
-                    let kernels = *kernels;
-                    let (w, h, cost) = run(kernels);
-                    let case = format!("{name}, {n_bins} bins, K {k}, beta {beta}");
-                    let (dw, dh) = (max_rel(&w, &w_ref), max_rel(&h, &h_ref));
-                    assert!(dw <= TOL_WH, "{case}: W differs by {dw:e} relative");
-                    assert!(dh <= TOL_WH, "{case}: H differs by {dh:e} relative");
-                    assert_eq!(cost.len(), cost_ref.len(), "{case}");
-                    let mut dc = 0.0f64;
-                    for (a, b) in cost.iter().zip(&cost_ref) {
-                        assert_eq!(a.iteration, b.iteration, "{case}");
-                        let d = (a.cost - b.cost).abs() / b.cost;
-                        assert!(
-                            d <= TOL_COST,
-                            "{case}, iteration {}: cost differs by {d:e} relative",
-                            a.iteration
-                        );
-                        dc = dc.max(d);
-                    }
-                    let o = &mut worst[i];
-                    *o = (o.0.max(dw), o.1.max(dh), o.2.max(dc));
-                }
-            }
-        }
-        for ((name, _), (dw, dh, dc)) in variants.iter().zip(worst).skip(1) {
-            eprintln!(
-                "{name}: largest relative difference to portable W {dw:e}, H {dh:e}, cost {dc:e}"
-            );
-        }
-    }
 }
