@@ -35,6 +35,9 @@ pub struct TrainOptions {
     pub kind: SpectrogramKind,
     /// Pitch shifts (semitones) of the tonal sources' augmented copies; empty: none.
     pub shifts: Vec<f32>,
+    /// Templates of an augmented source (its clip and copies hold several times the frames
+    /// of the clip alone); `None`: `fit.n_components`.
+    pub augmented_components: Option<usize>,
     /// Estimate the spatial model when a clip is stereo.
     pub spatial: bool,
     /// Diffuse floor of the spatial model.
@@ -49,6 +52,7 @@ impl Default for TrainOptions {
             fit: FitOptions::default(),
             kind: SpectrogramKind::Magnitude,
             shifts: super::augment::DEFAULT_SHIFTS.to_vec(),
+            augmented_components: None,
             spatial: true,
             diffuse_floor: DEFAULT_DIFFUSE_FLOOR,
             mask_power: 2.0,
@@ -155,8 +159,16 @@ pub fn train(
             let views: Vec<_> = specs.iter().map(|x| x.view()).collect();
             let all = concatenate(Axis(1), &views).expect("same number of bins");
             let v = floored_mean_spectrogram(&[&all], opts.kind.exponent());
-            let fact = fit(v.view(), &opts.fit, &mut obs).map_err(|e| name_error(&s.name, e))?;
-            Dictionary { w: fact.w, ..plain }
+            let fit_opts = FitOptions {
+                n_components: opts.augmented_components.unwrap_or(opts.fit.n_components),
+                ..opts.fit.clone()
+            };
+            let fact = fit(v.view(), &fit_opts, &mut obs).map_err(|e| name_error(&s.name, e))?;
+            Dictionary {
+                labels: vec![s.name.clone(); fit_opts.n_components],
+                w: fact.w,
+                ..plain
+            }
         };
         dicts.push(dict);
         infos.push(SourceInfo {

@@ -32,6 +32,9 @@ pub struct TrainArgs {
     /// comma-separated ("none" for no augmentation).
     #[arg(long, default_value = "-2,-1,1,2", allow_hyphen_values = true)]
     pub shifts: String,
+    /// Templates of an augmented source [default: --components].
+    #[arg(long, value_parser = limits::components)]
+    pub augmented_components: Option<usize>,
     /// A source that is tonal (notes): its clip is augmented whatever its measured tonality
     /// (repeatable).
     #[arg(long, value_name = "NAME")]
@@ -162,6 +165,7 @@ pub fn train(a: &TrainArgs) -> Result<()> {
             SpectrogramKind::Magnitude
         },
         shifts,
+        augmented_components: a.augmented_components,
         spatial: !a.no_spatial,
         diffuse_floor: a.diffuse_floor,
         mask_power: a.mask_power,
