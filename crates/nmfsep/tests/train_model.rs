@@ -217,8 +217,8 @@ fn stereo_model_round_trip_realtime_equals_engine_and_spatial_helps() {
 }
 
 /// Quality on the example (7 s of the bench's A_piano_bass, mono): a separator trained with
-/// the defaults (the piano and the bass both measure tonal, so both are augmented by
-/// -2..+2 semitones) against plain `learn` + `separate` with the same K, beta and
+/// 32 templates per augmented source (the piano and the bass both measure tonal, so both are
+/// augmented by -2..+2 semitones) against plain `learn` + `separate` with the same K, beta and
 /// iterations, offline and `--realtime`, mean SI-SDR of the two sources.
 #[test]
 fn trained_separator_quality_on_the_example() {
@@ -232,6 +232,8 @@ fn trained_separator_quality_on_the_example() {
         format!("piano={}", clip("piano").display()).as_ref(),
         "--source".as_ref(),
         format!("bass={}", clip("bass").display()).as_ref(),
+        "--augmented-components".as_ref(),
+        "32".as_ref(),
         "-o".as_ref(),
         model.as_os_str(),
     ]);
@@ -285,5 +287,10 @@ fn trained_separator_quality_on_the_example() {
     eprintln!(
         "SI-SDR trained offline {model_off:.2} realtime {model_rt:.2}; plain offline {plain_off:.2} realtime {plain_rt:.2}"
     );
-    assert!(model_off > 0.0 && model_rt > 0.0);
+    // Measured: trained 6.93 offline, 6.98 real-time; plain 8.05 and 8.05. On this excerpt
+    // (6 s clips, 7 s of mixture) the augmented separator is the weaker one; on the whole
+    // bench case it is the stronger (BENCHMARKS.md, "Trained separators"). The bounds guard
+    // the trained path against regressions, 0.7 dB below the figures.
+    assert!(model_off > 6.2, "trained offline {model_off:.2} dB");
+    assert!(model_rt > 6.2, "trained real-time {model_rt:.2} dB");
 }
