@@ -299,6 +299,25 @@ impl Host {
         self.main_thread_callbacks();
     }
 
+    /// Hands the plugin raw state bytes as a host would; returns whether it accepted them.
+    pub fn load_state_bytes(&mut self, bytes: &[u8]) -> bool {
+        let ext: PluginState = self.ext("state");
+        let ok = ext
+            .load(&self.instance.plugin_handle(), &mut &bytes[..])
+            .is_ok();
+        self.main_thread_callbacks();
+        ok
+    }
+
+    /// The raw state bytes the plugin saves.
+    pub fn save_state_bytes(&mut self) -> Vec<u8> {
+        let ext: PluginState = self.ext("state");
+        let mut bytes = Vec::new();
+        ext.save(&self.instance.plugin_handle(), &mut bytes)
+            .expect("state save failed");
+        bytes
+    }
+
     pub fn save_state(&mut self) -> Value {
         let ext: PluginState = self.ext("state");
         let mut bytes = Vec::new();
@@ -318,6 +337,16 @@ impl Host {
             serde_json::from_str(fields["dictionary"].as_str()?).expect("dictionary field");
         let assignment: Vec<usize> =
             serde_json::from_str(fields["assignment"].as_str()?).expect("assignment field");
+        dict.map(|d| (d, assignment))
+    }
+
+    /// [`Self::saved_dictionary`], `None` instead of a panic when the saved fields do not
+    /// parse (as after a damaged state was accepted field by field).
+    pub fn saved_dictionary_lenient(&mut self) -> Option<(Dictionary, Vec<usize>)> {
+        let state = self.save_state();
+        let fields = &state["fields"];
+        let dict: Option<Dictionary> = serde_json::from_str(fields["dictionary"].as_str()?).ok()?;
+        let assignment: Vec<usize> = serde_json::from_str(fields["assignment"].as_str()?).ok()?;
         dict.map(|d| (d, assignment))
     }
 

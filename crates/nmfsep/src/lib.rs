@@ -4,6 +4,7 @@
 pub mod audio;
 pub mod cli;
 pub mod plot;
+pub mod serve;
 
 // The core's modules under their usual names, so `crate::nmf::...` reads as in the core.
 pub use nmf_core::{dsp, nmf, separator};

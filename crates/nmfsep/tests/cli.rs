@@ -294,12 +294,13 @@ fn learn_refuses_what_the_plugin_would_refuse() {
     let s = |p: &Path| p.display().to_string();
     let bass = s(&example("train/bass.wav"));
     let out = s(&d.join("bass.npz"));
-    // (hop 0 is refused earlier, by the argument parser: `limits::hop`.)
+    // (hop 0 is refused by the argument parser, `limits::hop`; a hop that does not fit the
+    // frame right after parsing: both are usage errors, exit code 2.)
     for (hop, n_fft) in [("500", "2048"), ("1536", "2048"), ("1000", "2048")] {
         let args: Vec<String> = ["learn", &bass, "-o", &out, "--n-fft", n_fft, "--hop", hop]
             .map(String::from)
             .to_vec();
-        let msg = fails(d, &args, 1);
+        let msg = fails(d, &args, 2);
         assert!(
             msg.contains(&format!("hop {hop} must divide n_fft {n_fft}")),
             "{msg}"
@@ -381,7 +382,7 @@ fn bad_input_fails_cleanly() {
         (sep(&s(&d.join("missing.wav")), &both, &out), "missing.wav"),
         (
             sep(&s(&not_audio), &both, &out),
-            "not a supported audio file",
+            "not an audio file this tool reads",
         ),
         (sep(&s(&empty), &both, &out), "no audio samples"),
         (sep(&s(&silent), &both, &out), "silent"),
@@ -841,4 +842,117 @@ fn rest_source_sums_to_input_and_learn_given() {
         err < 1e-5,
         "live outputs differ from the input by {err:e} relative"
     );
+}
+
+/// `separate --realtime --iterations N` runs N iterations per frame at most, and refuses N
+/// above the real-time solver's bound (it once clamped 500 to 200 and reported 500).
+#[test]
+fn realtime_iterations_run_as_given_or_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let piano = learn(d, "piano", &[]);
+    let bass = learn(d, "bass", &[]);
+    let mix = example("mix.wav").display().to_string();
+    let sources = [
+        "--source".to_string(),
+        format!("piano={}", piano.display()),
+        "--source".to_string(),
+        format!("bass={}", bass.display()),
+    ];
+    let mut args: Vec<String> = vec!["separate".into(), mix.clone()];
+    args.extend(sources.iter().cloned());
+    let refused = [
+        "--realtime",
+        "--iterations",
+        "500",
+        "-o",
+        &d.join("o500").display().to_string(),
+    ]
+    .map(String::from);
+    let mut bad = args.clone();
+    bad.extend(refused);
+    let stderr = fails(d, &bad, 1);
+    assert!(
+        stderr.contains("1 to 50") && stderr.contains("500"),
+        "{stderr}"
+    );
+
+    let mut good = args.clone();
+    good.extend(
+        [
+            "--realtime",
+            "--solver",
+            "flat+me",
+            "--iterations",
+            "3",
+            "-o",
+            &d.join("o3").display().to_string(),
+        ]
+        .map(String::from),
+    );
+    let out = nmfsep(&good);
+    ok(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("(3 iterations per frame"), "{stdout}");
+}
+
+/// `separate --rest` (offline and `--realtime`) and `learn --given` map a dictionary learned
+/// at another sample rate as plain `separate` does (they once refused it).
+#[test]
+fn rest_and_given_map_a_dictionary_of_another_rate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let piano = learn(d, "piano", &[]);
+    // The mixture and the bass clip as if recorded at 48 kHz (the same samples, another rate).
+    let (_, mix) = read_wav(&example("mix.wav"));
+    let mix48 = d.join("mix48.wav");
+    write_wav(&mix48, 48_000, &mix);
+    let (_, bass) = read_wav(&example("train/bass.wav"));
+    let bass48 = d.join("bass48.wav");
+    write_wav(&bass48, 48_000, &bass);
+    for realtime in [false, true] {
+        let out_dir = d.join(format!("rest-{realtime}"));
+        let mut args: Vec<String> = vec![
+            "separate".into(),
+            mix48.display().to_string(),
+            "--source".into(),
+            format!("piano={}", piano.display()),
+            "--rest".into(),
+            "bass".into(),
+            "-o".into(),
+            out_dir.display().to_string(),
+        ];
+        if realtime {
+            args.push("--realtime".into());
+        }
+        let out = nmfsep(&args);
+        ok(&out);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("piano learned at 44100 Hz, mapped to 48000 Hz"),
+            "{stdout}"
+        );
+        let outputs = [out_dir.join("piano.wav"), out_dir.join("bass.wav")];
+        let e = sum_error(&mix48, &outputs);
+        assert!(
+            e < 1e-4,
+            "--rest (realtime {realtime}) outputs add up within {e}"
+        );
+    }
+    let given = d.join("bass-given.npz");
+    let out = nmfsep(&[
+        "learn".to_string(),
+        bass48.display().to_string(),
+        "--given".into(),
+        piano.display().to_string(),
+        "--components".into(),
+        "8".into(),
+        "-o".into(),
+        given.display().to_string(),
+    ]);
+    ok(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("mapped to 48000 Hz"));
+    let dict = nmf_core::nmf::Dictionary::load(&given).unwrap();
+    assert_eq!(dict.sample_rate, 48_000);
+    assert_eq!(dict.n_components(), 8);
 }

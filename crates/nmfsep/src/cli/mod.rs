@@ -84,6 +84,8 @@ pub enum Command {
     /// Train a separator from one clip per source (augmented dictionaries, spatial model of
     /// stereo clips) into a model file for `separate --model`.
     Train(train::TrainArgs),
+    /// Separation as a web service, with a page: `nmfsep serve --addr 127.0.0.1:8080`.
+    Serve(crate::serve::ServeArgs),
 }
 
 /// Starting point of the fit.
@@ -355,7 +357,7 @@ pub fn main() -> i32 {
         Command::Learn(a) => Some(&a.stft),
         Command::Decompose(a) => Some(&a.stft),
         Command::Train(a) => Some(&a.stft),
-        Command::Separate(_) => None,
+        Command::Separate(_) | Command::Serve(_) => None,
     };
     if let Some(s) = stft {
         if let Err(e) = crate::nmf::FrameGeometry::new(s.n_fft, s.hop) {

@@ -53,6 +53,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Separate(a) => separate::separate(&a),
         Command::Decompose(a) => decompose::decompose(&a),
         Command::Train(a) => super::train::train(&a),
+        Command::Serve(a) => crate::serve::run(&a),
     }
 }
 
