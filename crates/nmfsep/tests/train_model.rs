@@ -133,7 +133,8 @@ fn stereo_model_round_trip_realtime_equals_engine_and_spatial_helps() {
 
     let model = SeparatorModel::load(&model_path).unwrap();
     assert_eq!(model.source_names(), ["piano", "bass"]);
-    assert_eq!(model.dictionary.n_components(), 32);
+    // Both sources measure tonal: 32 templates each (twice the default 16).
+    assert_eq!(model.dictionary.n_components(), 64);
     assert_eq!(model.settings.sources[0].shifts, [-2.0, -1.0, 1.0, 2.0]);
     assert_eq!(model.settings.sources[0].channels, 2);
     let sp = model

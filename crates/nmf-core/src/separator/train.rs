@@ -36,7 +36,8 @@ pub struct TrainOptions {
     /// Pitch shifts (semitones) of the tonal sources' augmented copies; empty: none.
     pub shifts: Vec<f32>,
     /// Templates of an augmented source (its clip and copies hold several times the frames
-    /// of the clip alone); `None`: `fit.n_components`.
+    /// of the clip alone); `None`: twice `fit.n_components`, the better setting on the
+    /// bench's held-back clips and on set A (docs: BENCHMARKS.md, "Trained separators").
     pub augmented_components: Option<usize>,
     /// Estimate the spatial model when a clip is stereo.
     pub spatial: bool,
@@ -160,7 +161,9 @@ pub fn train(
             let all = concatenate(Axis(1), &views).expect("same number of bins");
             let v = floored_mean_spectrogram(&[&all], opts.kind.exponent());
             let fit_opts = FitOptions {
-                n_components: opts.augmented_components.unwrap_or(opts.fit.n_components),
+                n_components: opts
+                    .augmented_components
+                    .unwrap_or(2 * opts.fit.n_components),
                 ..opts.fit.clone()
             };
             let fact = fit(v.view(), &fit_opts, &mut obs).map_err(|e| name_error(&s.name, e))?;

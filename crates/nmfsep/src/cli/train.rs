@@ -32,7 +32,7 @@ pub struct TrainArgs {
     /// comma-separated ("none" for no augmentation).
     #[arg(long, default_value = "-2,-1,1,2", allow_hyphen_values = true)]
     pub shifts: String,
-    /// Templates of an augmented source [default: --components].
+    /// Templates of an augmented source [default: twice --components].
     #[arg(long, value_parser = limits::components)]
     pub augmented_components: Option<usize>,
     /// A source that is tonal (notes): its clip is augmented whatever its measured tonality
