@@ -23,10 +23,12 @@
 pub mod commands;
 pub mod evaluate;
 pub mod limits;
+pub mod model_separate;
 pub mod names;
 pub mod output;
 pub mod resample;
 pub mod separate_model;
+pub mod train;
 
 use std::path::PathBuf;
 
@@ -85,6 +87,9 @@ pub enum Command {
     /// Score estimates against references with BSS Eval v4 (SDR, ISR, SIR, SAR per window,
     /// as museval), matching files by name.
     Evaluate(EvaluateArgs),
+    /// Train a separator from one clip per source (augmented dictionaries, spatial model of
+    /// stereo clips) into a model file for `separate --model`.
+    Train(train::TrainArgs),
     /// Separation as a web service, with a page: `nmfsep serve --addr 127.0.0.1:8080`.
     Serve(crate::serve::ServeArgs),
 }
@@ -155,8 +160,9 @@ pub struct FitArgs {
     /// Maximum number of multiplicative-update iterations (1..10000).
     #[arg(long, default_value_t = 200, value_parser = limits::iterations)]
     pub iterations: usize,
-    /// Stop when the cost decrease (relative to the initial cost) between two checks, every
-    /// 10 iterations, falls below this. 0 runs all iterations.
+    /// Stop when the decrease of the error sqrt(2 D) (D the cost) between two checks, every
+    /// 10 iterations, relative to its initial value, falls below this (scikit-learn's rule).
+    /// 0 runs all iterations.
     #[arg(long, default_value_t = 1e-4)]
     pub tol: f64,
     /// Seed of the initialization.
@@ -218,8 +224,9 @@ pub struct SeparateArgs {
         required_unless_present_any = ["rest", "model"]
     )]
     pub sources: Vec<String>,
-    /// Separate with a trained model instead of dictionaries: a folder with separator.json
-    /// is an Open-Unmix model (as the published umxhq/umxl folders).
+    /// Separate with a trained model instead of dictionaries: a model file from `nmfsep
+    /// train` (or a dictionary file), one output per source of the model; or a folder with
+    /// separator.json, an Open-Unmix model (as the published umxhq/umxl folders).
     #[arg(long, value_name = "PATH")]
     pub model: Option<PathBuf>,
     /// With an Open-Unmix --model: the targets to separate, comma-separated [default: all in
@@ -392,6 +399,7 @@ pub fn main() -> i32 {
     let stft = match &cli.command {
         Command::Learn(a) => Some(&a.stft),
         Command::Decompose(a) => Some(&a.stft),
+        Command::Train(a) => Some(&a.stft),
         Command::Separate(_) | Command::Evaluate(_) | Command::Serve(_) => None,
     };
     if let Some(s) = stft {

@@ -26,10 +26,7 @@ pub fn run(a: &SeparateArgs, model: &Path) -> Result<()> {
         return open_unmix(a, model);
     }
     if model.is_file() {
-        bail!(
-            "{}: trained NMF model files are not supported by this build yet; --model takes an Open-Unmix model folder (with separator.json)",
-            model.display()
-        );
+        return super::model_separate::separate_model(a, model);
     }
     if model.is_dir() {
         bail!(

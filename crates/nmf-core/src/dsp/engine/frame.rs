@@ -121,16 +121,27 @@ impl Engine {
             // next frame; this frame's models are computed already).
             live.after_frame(&mut d.solver, mag, &d.h, &refs, &used, params.freeze);
         }
-        // Sources without components take no part in the masks.
-        let mut active: [&mut [f32]; MAX_SOURCES] = Default::default();
-        let mut count = 0;
-        for (s, r) in refs.iter_mut().enumerate() {
-            if used[s] {
-                active[count] = std::mem::take(r);
-                count += 1;
+        // A stereo stream with a trained spatial model: the multichannel Wiener filter of
+        // every source (`spatial`) instead of one mask for both channels.
+        let spatial = match d.spatial.as_deref_mut() {
+            Some(sp) if channels == 2 => {
+                sp.filter(&self.spectra[0][..n], &refs, &used, exponent);
+                true
             }
+            _ => false,
+        };
+        if !spatial {
+            // Sources without components take no part in the masks.
+            let mut active: [&mut [f32]; MAX_SOURCES] = Default::default();
+            let mut count = 0;
+            for (s, r) in refs.iter_mut().enumerate() {
+                if used[s] {
+                    active[count] = std::mem::take(r);
+                    count += 1;
+                }
+            }
+            wiener_masks_in_place(&mut active[..count], params.mask_power / exponent);
         }
-        wiener_masks_in_place(&mut active[..count], params.mask_power / exponent);
 
         // The masks of a bin sum to one and the windows overlap-add to one, so the sources
         // sum to the delayed input: the last used source is that input minus the others,
@@ -138,6 +149,18 @@ impl Engine {
         self.complement = (0..MAX_SOURCES).rev().find(|&s| used[s]).unwrap_or(0);
         let scale = self.ola_scale;
         for s in (0..MAX_SOURCES).filter(|&s| used[s] && s != self.complement) {
+            if let (true, Some(sp)) = (spatial, d.spatial.as_deref_mut()) {
+                let y = &mut sp.out[s][..n];
+                plan.inverse.process_with_scratch(y, &mut plan.scratch);
+                let window = &plan.window;
+                overlap_add(&mut self.output_ring[s][0], start, window, y, scale, |y| {
+                    y.re
+                });
+                overlap_add(&mut self.output_ring[s][1], start, window, y, scale, |y| {
+                    y.im
+                });
+                continue;
+            }
             let mask = &self.masks[s][..bins];
             for (p, z) in self.spectra.iter().enumerate() {
                 let y = &mut self.synth[..n];

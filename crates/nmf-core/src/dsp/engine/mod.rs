@@ -32,6 +32,7 @@
 //!   ([`EngineParams::bypass`]);
 //! - `frame`: FFT plans, windowing and overlap-add, and the per-frame maths (pair FFTs,
 //!   solve, masks, synthesis), compiled per instruction set through [`crate::simd`];
+//! - `spatial`: the multichannel Wiener filter of a trained separator on stereo streams;
 //! - `offline`: [`run_offline`] and [`process_in_blocks`], the drivers over whole signals.
 
 mod bypass;
@@ -41,6 +42,7 @@ pub mod live;
 mod offline;
 mod params;
 mod prepared;
+mod spatial;
 
 use rustfft::num_complex::Complex32;
 use rustfft::FftPlanner;
@@ -53,6 +55,7 @@ pub use self::live::{live_pair, rest_dictionary, LiveOptions, LiveRest, LiveWork
 pub use self::offline::{process_in_blocks, run_offline, run_offline_live};
 pub use self::params::EngineParams;
 pub use self::prepared::{assignment_by_labels, EngineError, PreparedDictionary};
+pub use self::spatial::SpatialFrame;
 use super::window::squared_overlap;
 use crate::aligned::AlignedBuf;
 use crate::nmf::FrameGeometry;

@@ -5,6 +5,7 @@
 //! reads it.
 
 use super::live::LiveRest;
+use super::spatial::SpatialFrame;
 use super::MAX_SOURCES;
 use crate::nmf::{Dictionary, FrameGeometry, FrameSolver, GeometryError};
 
@@ -58,6 +59,8 @@ pub struct PreparedDictionary {
     pub(super) groups: [Vec<usize>; MAX_SOURCES],
     /// The audio side of a source learned live, if any ([`super::live`]).
     pub(super) live: Option<LiveRest>,
+    /// The spatial model of a trained separator, used on stereo streams ([`super::spatial`]).
+    pub(super) spatial: Option<Box<SpatialFrame>>,
 }
 
 impl PreparedDictionary {
@@ -99,6 +102,7 @@ impl PreparedDictionary {
             used,
             groups,
             live: None,
+            spatial: None,
         })
     }
 
@@ -119,6 +123,28 @@ impl PreparedDictionary {
         live.reset(&mut self.solver);
         self.live = Some(live);
         Ok(self)
+    }
+
+    /// Attaches the spatial model of a trained separator: on a stereo stream every source is
+    /// estimated by the multichannel Wiener filter of `spatial` instead of a mask.
+    ///
+    /// # Errors
+    /// [`EngineError::Dictionary`] if `spatial` was made for another frame length.
+    pub fn with_spatial(mut self, spatial: SpatialFrame) -> Result<Self, EngineError> {
+        if spatial.out[0].len() != self.geometry.n_fft() {
+            return Err(EngineError::Dictionary(format!(
+                "the spatial model is for frames of {} samples, the dictionary's are {}",
+                spatial.out[0].len(),
+                self.geometry.n_fft()
+            )));
+        }
+        self.spatial = Some(Box::new(spatial));
+        Ok(self)
+    }
+
+    /// Whether a spatial model is attached.
+    pub fn has_spatial(&self) -> bool {
+        self.spatial.is_some()
     }
 
     /// The live source's audio side, if any.

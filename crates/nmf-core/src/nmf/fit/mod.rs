@@ -28,10 +28,10 @@ pub struct FitOptions {
     pub beta: f32,
     /// Maximum number of iterations (one H update then one W update each).
     pub max_iter: usize,
-    /// Stop when the decrease of the cost D between two evaluations (every 10 iterations),
-    /// relative to the initial cost, is below this. 0 runs every iteration. Not scikit-learn's
-    /// rule, which tests the same ratio on sqrt(2 D) and so stops later (BENCHMARKS.md,
-    /// "Held-out discrepancy").
+    /// Stop when the decrease of the error sqrt(2 D) (D the cost) between two evaluations
+    /// (every 10 iterations), relative to its initial value, is below this: scikit-learn's
+    /// rule for its multiplicative updates, so `tol` means the same in both. 0 runs every
+    /// iteration.
     pub tol: f64,
     /// Seed of the initialization; the fit is deterministic for a given seed.
     pub seed: u64,

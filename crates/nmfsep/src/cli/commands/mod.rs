@@ -6,6 +6,8 @@ mod decompose;
 mod learn;
 mod separate;
 
+pub(crate) use separate::realtime_engine;
+
 pub use decompose::parse_groups;
 
 use std::io::IsTerminal;
@@ -51,13 +53,14 @@ pub fn run(command: Command) -> Result<()> {
         Command::Separate(a) => separate::separate(&a),
         Command::Decompose(a) => decompose::decompose(&a),
         Command::Evaluate(a) => super::evaluate::run(&a),
+        Command::Train(a) => super::train::train(&a),
         Command::Serve(a) => crate::serve::run(&a),
     }
 }
 
 /// Reads an audio file, prints a warning line on stderr for each sign of damage (see
 /// [`read_audio_checked`]: a damaged file is used as far as it decodes), and rejects silence.
-fn read_input(path: &Path) -> Result<Audio> {
+pub(crate) fn read_input(path: &Path) -> Result<Audio> {
     let (audio, warnings) = read_audio_checked(path)?;
     for w in warnings {
         eprintln!("nmfsep: warning: {w}");
@@ -103,7 +106,7 @@ fn fit_options(k: usize, f: &FitArgs) -> FitOptions {
 
 /// Runs `job` with a progress bar on stderr fed by its fit observer (hidden when stderr is
 /// not a terminal).
-fn with_progress<T>(
+pub(crate) fn with_progress<T>(
     iterations: usize,
     job: impl FnOnce(&mut dyn FnMut(nmf::Progress) -> ControlFlow<()>) -> Result<T, nmf::NmfError>,
 ) -> Result<T> {
@@ -211,7 +214,7 @@ fn check_png(p: Option<&Path>) -> Result<()> {
 }
 
 /// Parses `NAME=PATH`.
-fn parse_source(s: &str) -> Result<(String, &Path)> {
+pub(crate) fn parse_source(s: &str) -> Result<(String, &Path)> {
     let (name, path) = s
         .split_once('=')
         .ok_or_else(|| anyhow!("--source {s:?} must be NAME=PATH"))?;

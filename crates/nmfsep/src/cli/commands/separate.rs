@@ -269,7 +269,7 @@ pub(super) fn separate(a: &SeparateArgs) -> Result<()> {
 /// The plugin's engine for `separate --realtime` on `audio` with `prepared`: `iterations`
 /// solver steps per frame and the solver, mask exponent and sparsity of the arguments,
 /// reset and ready for the file drivers.
-fn realtime_engine(
+pub(crate) fn realtime_engine(
     a: &SeparateArgs,
     audio: &Audio,
     prepared: PreparedDictionary,
