@@ -18,10 +18,11 @@ use std::fs::File;
 use std::path::Path;
 
 use ndarray::{Array1, Array3};
-use ndarray_npy::{NpzReader, NpzWriter};
+use ndarray_npy::NpzWriter;
 use serde::{Deserialize, Serialize};
 
 use super::spatial::{SpatialCovariance, DEFAULT_DIFFUSE_FLOOR};
+use crate::nmf::dictionary::{format_error, open_npz};
 use crate::nmf::{Dictionary, DictionaryError};
 
 const FORMAT: &str = "nmf-separator-model";
@@ -210,16 +211,8 @@ impl SeparatorModel {
     /// If the file cannot be read, is neither, or its parts disagree ([`Self::validate`]).
     pub fn load(path: &Path) -> Result<Self, DictionaryError> {
         let dictionary = Dictionary::load(path)?;
-        let p = path.display().to_string();
-        let fmt = |m: &dyn std::fmt::Display| DictionaryError::Format {
-            path: p.clone(),
-            message: m.to_string(),
-        };
-        let file = File::open(path).map_err(|e| DictionaryError::Io {
-            path: p.clone(),
-            message: e.to_string(),
-        })?;
-        let mut npz = NpzReader::new(file).map_err(|e| fmt(&e))?;
+        let fmt = format_error(path);
+        let mut npz = open_npz(path)?;
         let names = npz.names().map_err(|e| fmt(&e))?;
         let has = |n: &str| names.iter().any(|x| x == n || *x == format!("{n}.npy"));
         if !has("model") {

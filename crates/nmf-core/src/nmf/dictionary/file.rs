@@ -24,6 +24,25 @@ struct Meta {
     labels: Vec<String>,
 }
 
+/// The error for a file at `path` that is not what it should be (a damaged or foreign
+/// archive, a missing or misshapen array), naming the file.
+pub(crate) fn format_error(path: &Path) -> impl Fn(&dyn std::fmt::Display) -> DictionaryError {
+    let p = path.display().to_string();
+    move |m| DictionaryError::Format {
+        path: p.clone(),
+        message: m.to_string(),
+    }
+}
+
+/// Opens the `.npz` archive at `path`; errors name the file.
+pub(crate) fn open_npz(path: &Path) -> Result<NpzReader<File>, DictionaryError> {
+    let file = File::open(path).map_err(|e| DictionaryError::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    NpzReader::new(file).map_err(|e| format_error(path)(&e))
+}
+
 impl Dictionary {
     /// Writes the `.npz` file described in the module documentation. The file appears at
     /// `path` complete or not at all: it is written to a sibling `.NAME.partial` and renamed
@@ -88,16 +107,8 @@ impl Dictionary {
 
     /// Reads a `.npz` dictionary and validates it.
     pub fn load(path: &Path) -> Result<Dictionary, DictionaryError> {
-        let p = path.display().to_string();
-        let file = File::open(path).map_err(|e| DictionaryError::Io {
-            path: p.clone(),
-            message: e.to_string(),
-        })?;
-        let fmt = |m: &dyn std::fmt::Display| DictionaryError::Format {
-            path: p.clone(),
-            message: m.to_string(),
-        };
-        let mut npz = NpzReader::new(file).map_err(|e| fmt(&e))?;
+        let fmt = format_error(path);
+        let mut npz = open_npz(path)?;
         let w: Array2<f32> = npz
             .by_name("W")
             .or_else(|_| npz.by_name("W.npy"))
@@ -136,16 +147,8 @@ impl Dictionary {
     /// # Errors
     /// If the file cannot be read, or `H_mean` is not K finite non-negative float32 values.
     pub fn load_activation_means(path: &Path) -> Result<Option<Vec<f32>>, DictionaryError> {
-        let p = path.display().to_string();
-        let fmt = |m: &dyn std::fmt::Display| DictionaryError::Format {
-            path: p.clone(),
-            message: m.to_string(),
-        };
-        let file = File::open(path).map_err(|e| DictionaryError::Io {
-            path: p.clone(),
-            message: e.to_string(),
-        })?;
-        let mut npz = NpzReader::new(file).map_err(|e| fmt(&e))?;
+        let fmt = format_error(path);
+        let mut npz = open_npz(path)?;
         let names = npz.names().map_err(|e| fmt(&e))?;
         if !names.iter().any(|n| n == "H_mean" || n == "H_mean.npy") {
             return Ok(None);

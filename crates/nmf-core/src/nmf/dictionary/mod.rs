@@ -25,6 +25,8 @@
 //! - how components are routed to sources by label, [`Dictionary::source_assignment`].
 
 mod file;
+
+pub(crate) use file::{format_error, open_npz};
 mod geometry;
 mod mapping;
 
