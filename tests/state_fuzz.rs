@@ -18,6 +18,9 @@ use serde_json::{json, Value};
 /// Bound on any output sample (input peaks below 1, masks at most 1, gains 0 dB).
 const OUTPUT_BOUND: f32 = 4.0;
 
+/// Longer than the trainer thread's polling period of the state.
+const TRAINER_POLL: std::time::Duration = std::time::Duration::from_millis(30);
+
 /// nice-plug's CLAP state bytes: the JSON's length (u64 LE), then the JSON.
 fn framed(json: &[u8]) -> Vec<u8> {
     let mut b = (json.len() as u64).to_le_bytes().to_vec();
@@ -179,6 +182,9 @@ fn damaged_states_are_refused_or_repaired_and_audio_goes_on() {
     let (mut refused, mut accepted) = (0, 0);
     for (name, bytes) in &cases {
         let ok = host.load_state_bytes(bytes);
+        // Give the trainer thread (which polls the state every few milliseconds) time to see
+        // the damaged state before the good one replaces it, so every case reaches it.
+        std::thread::sleep(TRAINER_POLL);
         if ok {
             accepted += 1;
         } else {

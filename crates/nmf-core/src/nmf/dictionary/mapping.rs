@@ -3,7 +3,7 @@
 
 use ndarray::Array2;
 
-use super::{Dictionary, DictionaryError, SpectrogramKind};
+use super::{Dictionary, DictionaryError, SpectrogramKind, SAMPLE_RATES};
 
 impl Dictionary {
     /// The templates mapped onto the bins of an STFT of `n_fft` samples (periodic Hann) at
@@ -41,11 +41,19 @@ impl Dictionary {
     /// sees the difference.)
     ///
     /// # Errors
-    /// [`DictionaryError::Mismatch`] if `sample_rate` is 0 or `n_fft` < 16.
+    /// [`DictionaryError::Mismatch`] if either sample rate is outside
+    /// [`SAMPLE_RATES`] or either frame length below 16 samples (the work grows with the
+    /// ratio of the rates, so these bounds also bound its time).
     pub fn mapped_to(&self, sample_rate: u32, n_fft: usize) -> Result<Dictionary, DictionaryError> {
-        if sample_rate == 0 || n_fft < 16 {
+        if !SAMPLE_RATES.contains(&sample_rate) || n_fft < 16 {
             return Err(DictionaryError::Mismatch(format!(
                 "cannot map a dictionary to {sample_rate} Hz, n_fft {n_fft}"
+            )));
+        }
+        if !SAMPLE_RATES.contains(&self.sample_rate) || self.n_fft < 16 {
+            return Err(DictionaryError::Mismatch(format!(
+                "cannot map a dictionary learned at {} Hz, n_fft {}",
+                self.sample_rate, self.n_fft
             )));
         }
         if self.fits(sample_rate, n_fft) {
@@ -187,7 +195,7 @@ impl Dictionary {
     /// Allocates (a copy of the templates).
     ///
     /// # Errors
-    /// As [`Self::mapped_to`] (a rate of 0).
+    /// As [`Self::mapped_to`] (a rate outside [`SAMPLE_RATES`]).
     pub fn for_rate(
         &self,
         sample_rate: u32,

@@ -95,8 +95,17 @@ pub fn source_label_index(label: &str, max_sources: usize) -> Option<usize> {
     (1..=max_sources).contains(&n).then(|| n - 1)
 }
 
+/// The sample rates (Hz) a dictionary may be learned at or mapped to. A bound, not a
+/// taste: mapping between rates costs in proportion to their ratio ([`Dictionary::mapped_to`]),
+/// so a damaged file or project claiming 0 or 1 Hz must be refused, not mapped.
+pub const SAMPLE_RATES: std::ops::RangeInclusive<u32> = 1_000..=768_000;
+
 /// Templates W (n_bins x K) with everything needed to use them on audio.
+///
+/// Deserializing (from a project's state, say) runs [`Dictionary::validate`], so a
+/// `Dictionary` read through serde always holds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "unchecked::Fields")]
 pub struct Dictionary {
     /// Templates, n_bins x K, n_bins = n_fft / 2 + 1.
     #[serde(with = "w_serde")]
@@ -113,6 +122,43 @@ pub struct Dictionary {
     pub spectrogram: SpectrogramKind,
     /// Source label of every component (K entries).
     pub labels: Vec<String>,
+}
+
+/// The serialized fields, before [`Dictionary::validate`].
+mod unchecked {
+    use super::{w_serde, Dictionary, DictionaryError, SpectrogramKind};
+    use ndarray::Array2;
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    pub struct Fields {
+        #[serde(with = "w_serde")]
+        w: Array2<f32>,
+        sample_rate: u32,
+        n_fft: usize,
+        hop: usize,
+        beta: f32,
+        spectrogram: SpectrogramKind,
+        labels: Vec<String>,
+    }
+
+    impl TryFrom<Fields> for Dictionary {
+        type Error = DictionaryError;
+
+        fn try_from(f: Fields) -> Result<Self, Self::Error> {
+            let d = Dictionary {
+                w: f.w,
+                sample_rate: f.sample_rate,
+                n_fft: f.n_fft,
+                hop: f.hop,
+                beta: f.beta,
+                spectrogram: f.spectrogram,
+                labels: f.labels,
+            };
+            d.validate()?;
+            Ok(d)
+        }
+    }
 }
 
 mod w_serde {
@@ -172,7 +218,10 @@ impl Dictionary {
     }
 
     /// Checks the internal consistency (frame geometry, shape, labels, finite non-negative
-    /// values).
+    /// values, a sample rate in [`SAMPLE_RATES`], a finite beta).
+    ///
+    /// # Errors
+    /// [`DictionaryError::Mismatch`] naming the first rule broken.
     pub fn validate(&self) -> Result<(), DictionaryError> {
         let bad = |m: String| Err(DictionaryError::Mismatch(m));
         if let Err(e) = self.geometry() {
@@ -195,8 +244,16 @@ impl Dictionary {
         if self.w.iter().any(|x| !(x.is_finite() && *x >= 0.0)) {
             return bad("W has negative or non-finite values".into());
         }
-        if self.sample_rate == 0 || !self.beta.is_finite() {
-            return bad("invalid sample rate or beta".into());
+        if !SAMPLE_RATES.contains(&self.sample_rate) {
+            return bad(format!(
+                "sample rate {} Hz is outside {}..={} Hz",
+                self.sample_rate,
+                SAMPLE_RATES.start(),
+                SAMPLE_RATES.end()
+            ));
+        }
+        if !self.beta.is_finite() {
+            return bad(format!("beta {} is not finite", self.beta));
         }
         Ok(())
     }

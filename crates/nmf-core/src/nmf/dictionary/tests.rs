@@ -124,3 +124,30 @@ fn compatibility_names_both_settings() {
     assert!(e.contains("beta 1") && e.contains("beta 2"), "{e}");
     assert!(Dictionary::concat(&[a, b]).is_err());
 }
+
+#[test]
+fn deserializing_validates_and_mapping_refuses_rates_out_of_bounds() {
+    let good = flat(SpectrogramKind::Magnitude);
+    let json = serde_json::to_value(&good).unwrap();
+    let back: Dictionary = serde_json::from_value(json.clone()).unwrap();
+    assert_eq!(back, good);
+    for (field, value) in [
+        ("sample_rate", serde_json::json!(0)),
+        ("sample_rate", serde_json::json!(1)),
+        ("hop", serde_json::json!(0)),
+        ("n_fft", serde_json::json!(1000)),
+        ("labels", serde_json::json!(["a"])),
+    ] {
+        let mut bad = json.clone();
+        bad[field] = value.clone();
+        let err = serde_json::from_value::<Dictionary>(bad).unwrap_err();
+        assert!(!err.to_string().is_empty(), "{field} = {value}");
+    }
+    // A dictionary built by hand with a rate out of bounds is refused by the mapping at once
+    // (at 0 Hz the ratio of bin widths, and so the work, would be unbounded).
+    let mut zero = good.clone();
+    zero.sample_rate = 0;
+    assert!(zero.for_rate(44_100).is_err());
+    assert!(good.mapped_to(0, 2048).is_err());
+    assert!(good.mapped_to(*SAMPLE_RATES.end() + 1, 2048).is_err());
+}
