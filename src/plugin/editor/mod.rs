@@ -307,13 +307,18 @@ impl SeparatorApp {
         ui.horizontal_top(|ui| {
             ui.vertical(|ui| {
                 ui.set_width(300.0);
-                self.capture_panel(ui, setter);
-                ui.add_space(6.0);
-                self.trained_panel(ui);
-                ui.add_space(6.0);
-                self.learning_panel(ui, setter);
-                ui.add_space(6.0);
-                self.files_panel(ui);
+                // The left column scrolls when the window is too short for all its panels.
+                egui::ScrollArea::vertical()
+                    .id_salt("left column")
+                    .show(ui, |ui| {
+                        self.capture_panel(ui, setter);
+                        ui.add_space(6.0);
+                        self.trained_panel(ui);
+                        ui.add_space(6.0);
+                        self.learning_panel(ui, setter);
+                        ui.add_space(6.0);
+                        self.files_panel(ui);
+                    });
             });
             ui.separator();
             ui.vertical(|ui| {
