@@ -21,19 +21,19 @@ use nmf_separator::separator::{realtime::prepare, SeparatorModel};
 
 const BLOCK: usize = 512;
 /// Iterations of every fit (the plain dictionaries and the training). Half the plugin's
-/// default of 200, to keep the test's wall time down (the training then takes about 17 s of
-/// one core in the test profile): offline, `nmfsep train --iterations 100` then `nmfsep
-/// separate --model --realtime` gave piano 7.88 / bass 7.61 dB SI-SDR on this case, against
-/// 7.96 / 7.69 dB at 200 iterations (both K 16, n_fft 2048; the defaults otherwise: pitch
-/// shifts -2..2 semitones for tonal sources, K 32 for an augmented source).
+/// default of 200, to keep the test's wall time down (the training then took 28.6 s of wall
+/// time here, on 2 busy cores).
 const ITERATIONS: usize = 100;
-/// SI-SDR every bus must reach, dB: the offline figure above (7.61 dB for the weaker
-/// source) less 0.5 dB for run-to-run differences of the fits (thread timing does not enter
-/// the numerics, so the plugin gives the offline model; the margin is for a change of
-/// platform). Plain dictionaries captured the same way measured 6.43 / 5.88 dB (the bench
-/// copy of the example, tests/clap_host.rs), so the bound also tells the trained separator
-/// is what separates.
-const MIN_SI_SDR_DB: f64 = 7.1;
+/// SI-SDR every bus must reach, dB. Offline on the same clips (`case_dir()`:
+/// examples/piano_bass), `nmfsep train --iterations 100` (K 16, n_fft 2048, the default
+/// pitch shifts; both sources tonal, so K 32 each) then `nmfsep separate --model
+/// --realtime` measured piano 7.46 / bass 6.29 dB, and the plugin gives exactly that
+/// model's output (checked below against the engine). The bound is the weaker figure less
+/// 0.5 dB for a change of platform. On this example the trained separator is not better
+/// than plain dictionaries (8.50 / 7.69 dB, tests/clap_host.rs); on the bench copy
+/// A_piano_bass it is (offline 7.88 / 7.61 dB against 6.43 / 5.88): this test proves the
+/// plugin trains and runs the separator end to end, not that training helps here.
+const MIN_SI_SDR_DB: f64 = 5.8;
 /// Plugin vs the library engine with the saved model, as a fraction of the input's peak.
 const ENGINE_TOLERANCE: f32 = 1e-5;
 /// Longest wait for the training, s (the CI machine has 2 cores shared by other tests).
