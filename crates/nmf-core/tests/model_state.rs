@@ -32,6 +32,9 @@ fn model() -> SeparatorModel {
     m
 }
 
+/// A named damage done to a model's JSON.
+type Damage = (&'static str, fn(&mut serde_json::Value));
+
 fn parse(json: &serde_json::Value) -> Result<SeparatorModel, serde_json::Error> {
     serde_json::from_value(json.clone())
 }
@@ -48,7 +51,7 @@ fn a_sound_model_round_trips_through_serde() {
 fn a_damaged_model_is_refused() {
     let good = serde_json::to_value(model()).unwrap();
     assert!(parse(&good).is_ok());
-    let damaged: [(&str, fn(&mut serde_json::Value)); 5] = [
+    let damaged: [Damage; 5] = [
         ("sources differ from the labels", |j| {
             j["settings"]["sources"][1]["name"] = "Drums".into()
         }),
