@@ -192,6 +192,7 @@ impl Trainer {
         };
         let trained = train(&sources, self.session_rate(), &stft, &opts, &mut observer);
         drop(sources);
+        memory::release_freed_memory();
         self.status.training.store(false, Ordering::Release);
         self.status.progress.store(1.0, Ordering::Release);
         match trained {
