@@ -5,14 +5,14 @@
 //! - [`vst3_export`]: its VST3 factory (two classes) and bus layer.
 //!
 //! The numerics and the real-time engine are the `nmf_core` crate's, re-exported here as
-//! [`nmf`], [`dsp`], [`metrics`], [`simd`] and [`aligned`]; the command-line tool is the
+//! [`nmf`], [`dsp`], [`metrics`], [`separator`], [`simd`] and [`aligned`]; the command-line tool is the
 //! `nmfsep` crate.
 
 pub mod plugin;
 pub mod vst3_export;
 
 // The core's modules under their usual names (the plugin and its tests use `crate::dsp`, ...).
-pub use nmf_core::{aligned, dsp, metrics, nmf, simd};
+pub use nmf_core::{aligned, dsp, metrics, nmf, separator, simd};
 
 use plugin::NmfSeparatorClap;
 

@@ -36,6 +36,8 @@ fn small_learning() -> LearnSettings {
         n_fft: 512,
         iterations: 60,
         given_known: false,
+        // These tests are about the plain dictionaries (tests/trained_plugin.rs trains).
+        train_separator: false,
     }
 }
 

@@ -73,11 +73,12 @@
 //! from them, and they can be exported (`rest_export_path`) or made the source's captured
 //! components (`rest_to_capture`).
 //!
-//! Capture: while the `capture` parameter is on, `process()` writes the mono mix of the input
-//! into a buffer of [`trainer::CAPTURE_SECONDS`] (30 s) at the session rate, allocated in
-//! `activate()` (two of them). When it goes off, the buffer, its length and the capture target
-//! (as it was when the capture started) go to the trainer, which copies the clip out and hands
-//! the buffer straight back, computes the STFT magnitude (n_fft from the learning settings,
+//! Capture: while the `capture` parameter is on, `process()` writes the input (both channels
+//! of a stereo session, interleaved; else the mono mix) into a buffer of
+//! [`trainer::CAPTURE_SECONDS`] (30 s) at the session rate, allocated in `activate()` (two of
+//! them). When it goes off, the buffer, its length and the capture target (as it was when the
+//! capture started) go to the trainer, which copies the clip out and hands the buffer straight
+//! back, computes the STFT magnitude of its mono mix (n_fft from the learning settings,
 //! hop n_fft/4, floor 1e-6 x max), fits K components (beta, NNDSVDa, 200 iterations) with
 //! progress and cancel flags in [`Status`], labels them "Source N" (or "Mix" for a
 //! whole-mix capture), merges them into the persisted dictionary (replacing that label's old
@@ -139,10 +140,12 @@
 //!   default is used (the crate's routing rule, [`crate::nmf::Dictionary::source_assignment`]:
 //!   "Source N" -> N-1, "Mix" round-robin, other labels by order of first appearance).
 //! - `learn`: [`params::LearnSettings`] `{"components_per_source": 16, "mix_components": 16,
-//!   "beta": 1.0, "n_fft": 2048, "iterations": 200, "given_known": false}`
+//!   "beta": 1.0, "n_fft": 2048, "iterations": 200, "given_known": false,
+//!   "train_separator": true}`
 //!   (`given_known`: incremental capture, a capture into Source N learns only what the other
 //!   sources' components do not explain, by the fit of `nmfsep learn --given`; a project
-//!   without the key loads with false).
+//!   without the key loads with false. `train_separator`: train a separator from the
+//!   captures, below).
 //! - `load_path`: a `.npz` from `nmfsep learn` to load (replaces the dictionary, default
 //!   assignment); emptied once read.
 //! - `export_path`: where to write the dictionary as `.npz`; emptied once written.
@@ -156,6 +159,28 @@
 //! - `rest_export_path`: where to write `rest_templates` as `.npz`; emptied once written.
 //! - `rest_to_capture`: `true` makes `rest_templates` the captured components of their
 //!   source (merged into `dictionary` as a capture is); set back to `false` once done.
+//! - `model`: `null` or a [`SeparatorModel`](crate::separator::SeparatorModel) (serde:
+//!   `{"dictionary": {...as above}, "spatial": null | [{"bins": [[R11, R22, Re R12, Im
+//!   R12], ...]} per source], "settings": {...}}`), the separator trained from the captures;
+//!   validated when read (a damaged one is refused with the state).
+//! - `model_export_path`: where to write `model` as a model `.npz`; emptied once written.
+//!
+//! # Trained separator
+//!
+//! The trainer keeps the first [`trainer::TRAIN_CLIP_SECONDS`] (15 s) of every source's
+//! latest solo capture (both channels in a stereo session, one when they are the same; not
+//! a whole-mix capture nor one learned given the other sources; in memory only). Once two or
+//! more sources hold one and they changed, and `train_separator` is on, it trains a
+//! separator from them ([`crate::separator::train()`] with the learning settings: K per
+//! source, beta, iterations, n_fft; the default pitch shifts; the spatial model in a stereo
+//! session) on the trainer thread, with `Status::training` and `Status::progress`; Cancel
+//! (`Status::cancel`), a new capture or a state load stops it. The plain dictionaries
+//! separate meanwhile. The model is saved as `model`, prepared
+//! ([`crate::separator::realtime::prepare`]) and sent over the dictionary queue like a
+//! dictionary; from then on it is what the trainer prepares in place of `dictionary` while
+//! every source it has is Auto or Captured, none is learned live and the session runs at its
+//! sample rate (`Status::model_in_use`). A new capture drops it (the plain dictionary
+//! separates until the next training ends), as does loading a dictionary file.
 //!
 //! A state load can arrive on any thread, before or after `activate()`, and nice-plug 0.4.2 does
 //! not call `activate()` again after it. So the persisted fields are [`params::Watched`]

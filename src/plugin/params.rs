@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dsp::engine::{EngineParams, MAX_SOURCES};
 use crate::nmf::{Dictionary, SolveRule};
+use crate::separator::SeparatorModel;
 
 /// The per-frame activation solver (parameter `solver`).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,6 +171,9 @@ pub struct LearnSettings {
     /// components (fixed) do not explain, so it need not be solo (the fit of `nmfsep learn
     /// --given`). Off by default: a solo clip is best learned whole.
     pub given_known: bool,
+    /// Train a separator ([`crate::separator::train()`]) from the sources' latest solo
+    /// captures in the background once two or more sources hold one.
+    pub train_separator: bool,
 }
 
 impl Default for LearnSettings {
@@ -181,6 +185,7 @@ impl Default for LearnSettings {
             n_fft: 2048,
             iterations: 200,
             given_known: false,
+            train_separator: true,
         }
     }
 }
@@ -434,6 +439,16 @@ pub struct SeparatorParams {
     /// (merged into `dictionary` like a capture); set back to false once done.
     #[persist = "rest_to_capture"]
     pub rest_to_capture: Watched<bool>,
+    /// The separator trained from the sources' latest captures
+    /// ([`crate::separator::train()`]; its sources are the "Source N" labels), `null` when
+    /// none. Separates in place of `dictionary` while the sources it was trained for are
+    /// the known ones (see [`crate::plugin::trainer`]).
+    #[persist = "model"]
+    pub model: Watched<Option<SeparatorModel>>,
+    /// A path to write `model` to as a model `.npz` ([`SeparatorModel::save`]); emptied once
+    /// written.
+    #[persist = "model_export_path"]
+    pub model_export_path: Watched<String>,
 }
 
 impl Default for SeparatorParams {
@@ -470,6 +485,8 @@ impl Default for SeparatorParams {
             rest_templates: Watched::default(),
             rest_export_path: Watched::default(),
             rest_to_capture: Watched::default(),
+            model: Watched::default(),
+            model_export_path: Watched::default(),
         }
     }
 }

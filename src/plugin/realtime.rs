@@ -11,11 +11,23 @@ use super::params::CaptureTarget;
 use super::status::Status;
 use crate::dsp::engine::{Engine, EngineParams, PreparedDictionary};
 
-/// A finished capture travelling to the trainer thread.
+/// A finished capture travelling to the trainer thread: `len` frames of `channels`
+/// interleaved channels in `buffer`.
 pub(crate) struct Clip {
     pub buffer: Box<[f32]>,
     pub len: usize,
+    pub channels: usize,
     pub target: CaptureTarget,
+}
+
+/// Channels a capture keeps for a session of `channels` channels: both of a stereo session
+/// (for the spatial model of a trained separator), else the mono mix.
+pub(crate) fn capture_channels(channels: usize) -> usize {
+    if channels == 2 {
+        2
+    } else {
+        1
+    }
 }
 
 /// What the audio thread reads from the parameters once per block.
@@ -43,8 +55,10 @@ pub struct Realtime {
     engine: Engine,
     /// The capture buffer we own (the other one is with the trainer thread or in a queue).
     capture: Option<Box<[f32]>>,
-    /// Samples captured into `capture`.
+    /// Frames captured into `capture`.
     capture_len: usize,
+    /// Channels a capture keeps ([`capture_channels`]), interleaved.
+    capture_channels: usize,
     /// A capture is running.
     capturing: bool,
     /// Target of the running capture.
@@ -64,8 +78,10 @@ pub struct Realtime {
 }
 
 impl Realtime {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         engine: Engine,
+        channels: usize,
         capture: Box<[f32]>,
         status: Arc<Status>,
         clip_tx: Sender<Clip>,
@@ -77,6 +93,7 @@ impl Realtime {
             engine,
             capture: Some(capture),
             capture_len: 0,
+            capture_channels: capture_channels(channels),
             capturing: false,
             target: CaptureTarget::Source1,
             capture_param: false,
@@ -168,7 +185,7 @@ impl Realtime {
         }
     }
 
-    /// Records the mono mix of `main` while the capture parameter is on; sends the clip to
+    /// Records `main` (both channels of a stereo session, else the mono mix) while the capture parameter is on; sends the clip to
     /// the trainer thread when it goes off.
     fn capture(&mut self, main: &[&mut [f32]], controls: &Controls) {
         if controls.capture && !self.capture_param {
@@ -190,6 +207,7 @@ impl Realtime {
                 let clip = Clip {
                     buffer,
                     len: self.capture_len,
+                    channels: self.capture_channels,
                     target: self.target,
                 };
                 if let Err(e) = self.clip_tx.try_send(clip) {
@@ -206,14 +224,33 @@ impl Realtime {
 
         if self.capturing {
             if let Some(buf) = self.capture.as_deref_mut() {
+                let cc = self.capture_channels;
                 let len = main.first().map_or(0, |c| c.len());
-                let n = len.min(buf.len() - self.capture_len.min(buf.len()));
-                let inv = 1.0 / main.len().max(1) as f32;
-                let out = &mut buf[self.capture_len..self.capture_len + n];
-                out.fill(0.0);
-                for ch in main.iter() {
-                    for (o, &x) in out.iter_mut().zip(ch.iter()) {
-                        *o += if x.is_finite() { x * inv } else { 0.0 };
+                let frames = buf.len() / cc;
+                let n = len.min(frames - self.capture_len.min(frames));
+                let out = &mut buf[self.capture_len * cc..(self.capture_len + n) * cc];
+                let finite = |x: f32| if x.is_finite() { x } else { 0.0 };
+                if cc == 1 {
+                    let inv = 1.0 / main.len().max(1) as f32;
+                    out.fill(0.0);
+                    for ch in main.iter() {
+                        for (o, &x) in out.iter_mut().zip(ch.iter()) {
+                            *o += finite(x) * inv;
+                        }
+                    }
+                } else {
+                    for (c, ch) in main.iter().take(cc).enumerate() {
+                        for (o, &x) in out.iter_mut().skip(c).step_by(cc).zip(ch.iter()) {
+                            *o = finite(x);
+                        }
+                    }
+                    // A block with fewer channels than the session: its first one everywhere.
+                    if let Some(first) = main.first().filter(|_| main.len() < cc) {
+                        for c in main.len()..cc {
+                            for (o, &x) in out.iter_mut().skip(c).step_by(cc).zip(first.iter()) {
+                                *o = finite(x);
+                            }
+                        }
                     }
                 }
                 self.capture_len += n;

@@ -11,11 +11,18 @@ use atomic_float::AtomicF32;
 /// thread touches is atomic.
 #[derive(Default)]
 pub struct Status {
-    /// A fit is running.
+    /// A fit of a capture is running.
     pub learning: AtomicBool,
     /// Progress of the running or last fit, 0..=1.
     pub progress: AtomicF32,
-    /// Set to stop the running fit (checked every iteration).
+    /// A separator is being trained from the kept captures (progress in `progress`).
+    pub training: AtomicBool,
+    /// Separators trained successfully (and sent to the audio thread).
+    pub models_trained: AtomicU64,
+    /// The trained separator (persisted `model`) is what the dictionary prepared last is
+    /// made of; false when the plain dictionary is.
+    pub model_in_use: AtomicBool,
+    /// Set to stop the running fit or training (checked every iteration).
     pub cancel: AtomicBool,
     /// Set to end the trainer thread.
     pub quit: AtomicBool,

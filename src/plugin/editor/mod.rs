@@ -1,7 +1,8 @@
 //! The egui editor (cargo feature `editor`, on by default).
 //!
 //! Left column: capture (target, start/stop, input meter, captured seconds, learning progress
-//! with Cancel), learning settings, engine settings and dictionary files. Right: the learned
+//! with Cancel), the trained separator (its "trained" badge, training progress with Cancel,
+//! export of the model file), learning settings, engine settings and dictionary files. Right: the learned
 //! templates W_k as small log-frequency spectra colored by their source, the live activations H
 //! as a scrolling heat map, the source learned live (its templates drawn as they change,
 //! Freeze, Export, Keep as capture), the component-to-source routing matrix and one strip
@@ -23,6 +24,7 @@ mod live;
 pub mod logic;
 mod routing;
 mod templates;
+mod trained;
 
 use templates::draw_template;
 
@@ -127,6 +129,8 @@ pub struct SeparatorApp {
     /// Curves of the templates of the source learned live, and the refit count they are of.
     rest_curves: Vec<Vec<f32>>,
     rest_key: Option<u64>,
+    /// Where the trained separator is exported.
+    model_path: String,
 }
 
 impl SeparatorApp {
@@ -156,6 +160,7 @@ impl SeparatorApp {
             source_db: [-90.0; MAX_SOURCES],
             rest_curves: Vec::new(),
             rest_key: None,
+            model_path: String::from("model.npz"),
         }
     }
 
@@ -302,11 +307,18 @@ impl SeparatorApp {
         ui.horizontal_top(|ui| {
             ui.vertical(|ui| {
                 ui.set_width(300.0);
-                self.capture_panel(ui, setter);
-                ui.add_space(6.0);
-                self.learning_panel(ui, setter);
-                ui.add_space(6.0);
-                self.files_panel(ui);
+                // The left column scrolls when the window is too short for all its panels.
+                egui::ScrollArea::vertical()
+                    .id_salt("left column")
+                    .show(ui, |ui| {
+                        self.capture_panel(ui, setter);
+                        ui.add_space(6.0);
+                        self.trained_panel(ui);
+                        ui.add_space(6.0);
+                        self.learning_panel(ui, setter);
+                        ui.add_space(6.0);
+                        self.files_panel(ui);
+                    });
             });
             ui.separator();
             ui.vertical(|ui| {

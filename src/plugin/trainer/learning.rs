@@ -161,14 +161,31 @@ pub fn merge_learned(
     }
 }
 
+/// What an export request writes: a dictionary or a trained model, as its `.npz` file.
+pub(super) trait Exportable: Clone {
+    fn save_npz(&self, path: &Path) -> Result<(), crate::nmf::DictionaryError>;
+}
+
+impl Exportable for Dictionary {
+    fn save_npz(&self, path: &Path) -> Result<(), crate::nmf::DictionaryError> {
+        self.save(path)
+    }
+}
+
+impl Exportable for crate::separator::SeparatorModel {
+    fn save_npz(&self, path: &Path) -> Result<(), crate::nmf::DictionaryError> {
+        self.save(path)
+    }
+}
+
 /// An export request: when `request` (a path) changed since `*seen`, writes `dict` there as
-/// a `.npz` dictionary, empties the request, and says what happened ("exported {what} to
-/// PATH", the error, or "export: {none}" without a dictionary). An empty path is no request.
-pub(super) fn export_if_requested(
+/// its `.npz` file, empties the request, and says what happened ("exported {what} to
+/// PATH", the error, or "export: {none}" without one). An empty path is no request.
+pub(super) fn export_if_requested<T: Exportable>(
     status: &Status,
     request: &Watched<String>,
     seen: &mut u64,
-    dict: &Watched<Option<Dictionary>>,
+    dict: &Watched<Option<T>>,
     what: &str,
     none: &str,
 ) {
@@ -184,7 +201,7 @@ pub(super) fn export_if_requested(
     request.replace_quietly(String::new());
     let dict = dict.lock().clone();
     match dict {
-        Some(d) => match d.save(Path::new(&path)) {
+        Some(d) => match d.save_npz(Path::new(&path)) {
             Ok(()) => status.say(format!("exported {what} to {path}")),
             Err(e) => status.say(format!("export failed: {e}")),
         },

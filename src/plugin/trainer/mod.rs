@@ -14,7 +14,7 @@ use super::params::{
     default_assignment, effective_assignment, source_label, source_roles, LearnSettings,
     SeparatorParams, SourceMode, SourceRole, Watched, MIX_LABEL,
 };
-use super::realtime::{Clip, Realtime};
+use super::realtime::{capture_channels, Clip, Realtime};
 #[doc(no_inline)]
 pub use super::status::Status;
 use crate::dsp::engine::{
@@ -25,9 +25,12 @@ use crate::nmf::{Dictionary, FitOptions, Init, SpectrogramKind};
 
 mod learning;
 mod memory;
+mod trained;
 
 use learning::export_if_requested;
 pub use learning::{learn_capture, learn_capture_given, merge_learned};
+pub use trained::TRAIN_CLIP_SECONDS;
+use trained::{mono_mix, split_clip, Captures};
 
 /// How often the trainer thread looks at the persisted fields for a state load, ms.
 const POLL_MS: u64 = 20;
@@ -134,7 +137,9 @@ pub fn start(
     let (garbage_tx, garbage_rx) = bounded::<Box<PreparedDictionary>>(GARBAGE_QUEUE);
     let (live_tx, live_rx) = bounded::<Option<LiveJob>>(LIVE_QUEUE);
 
-    let capacity = ((sample_rate.max(1.0) * CAPTURE_SECONDS).ceil() as usize).max(1);
+    // Interleaved frames of the channels a capture keeps.
+    let capacity = ((sample_rate.max(1.0) * CAPTURE_SECONDS).ceil() as usize).max(1)
+        * capture_channels(channels);
     let first = vec![0.0f32; capacity].into_boxed_slice();
     for _ in 1..CAPTURE_BUFFERS {
         let _ = buf_tx.try_send(vec![0.0f32; capacity].into_boxed_slice());
@@ -144,6 +149,7 @@ pub fn start(
         params,
         status: status.clone(),
         sample_rate,
+        channels,
         clip_rx,
         buf_tx,
         dict_tx,
@@ -156,13 +162,18 @@ pub fn start(
         seen_rest: 0,
         seen_rest_export: 0,
         seen_rest_capture: 0,
+        seen_model: 0,
+        seen_model_export: 0,
         seen_modes: [SourceMode::Auto; MAX_SOURCES],
         pending: None,
+        captures: Captures::default(),
+        train_due: false,
     };
     let mut engine = Engine::new(sample_rate, channels);
     trainer.seen_dictionary = trainer.params.dictionary.generation();
     trainer.seen_assignment = trainer.params.assignment.generation();
     trainer.seen_rest = trainer.params.rest_templates.generation();
+    trainer.seen_model = trainer.params.model.generation();
     trainer.seen_modes = trainer.params.modes();
     if let Some((prepared, job)) = trainer.prepare_current() {
         engine.set_dictionary(prepared);
@@ -180,6 +191,7 @@ pub fn start(
     }
     let realtime = Realtime::new(
         engine,
+        channels,
         first,
         status.clone(),
         clip_tx,
@@ -208,6 +220,8 @@ struct Trainer {
     params: Arc<SeparatorParams>,
     status: Arc<Status>,
     sample_rate: f32,
+    /// Channels of the session.
+    channels: usize,
     clip_rx: Receiver<Clip>,
     buf_tx: Sender<Box<[f32]>>,
     dict_tx: Sender<Option<Box<PreparedDictionary>>>,
@@ -221,10 +235,16 @@ struct Trainer {
     seen_rest: u64,
     seen_rest_export: u64,
     seen_rest_capture: u64,
+    seen_model: u64,
+    seen_model_export: u64,
     /// The source modes of the dictionary prepared last.
     seen_modes: [SourceMode; MAX_SOURCES],
     /// A prepared dictionary the full queue did not take yet (newer ones replace it).
     pending: Option<Option<Box<PreparedDictionary>>>,
+    /// Every source's latest solo capture, for training a separator.
+    captures: Captures,
+    /// The kept captures changed since the last training.
+    train_due: bool,
 }
 
 impl Trainer {
@@ -247,6 +267,9 @@ impl Trainer {
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             self.poll_state();
+            if self.clip_rx.is_empty() {
+                self.train_if_due();
+            }
         }
     }
 
@@ -254,7 +277,8 @@ impl Trainer {
         self.sample_rate.round() as u32
     }
 
-    /// Prepares the persisted dictionary with its assignment and the source modes
+    /// Prepares the persisted trained model when it can separate ([`Self::prepare_model`]),
+    /// else the persisted dictionary with its assignment and the source modes
     /// ([`source_roles`]): `Some((dict, live))` to install (`dict` `None` meaning no
     /// dictionary; `live` the worker of a source learned live, for the live worker thread),
     /// `None` when it cannot be used (message set). The components of sources that are not
@@ -263,6 +287,9 @@ impl Trainer {
     /// after the known ones.
     fn prepare_current(&self) -> Option<(Option<Box<PreparedDictionary>>, Option<LiveJob>)> {
         self.status.live_source.store(0, Ordering::Release);
+        if let Some(p) = self.prepare_model() {
+            return Some((Some(p), None));
+        }
         let dict = self.params.dictionary.lock().clone();
         let Some(dict) = dict else {
             return Some((None, None));
@@ -424,6 +451,8 @@ impl Trainer {
                         ));
                         self.params.dictionary.replace_quietly(Some(d));
                         self.params.assignment.replace_quietly(a);
+                        self.forget_model();
+                        self.forget_captures();
                         self.prepare_and_send();
                     }
                     Err(e) => self.status.say(format!("cannot load dictionary: {e}")),
@@ -435,10 +464,22 @@ impl Trainer {
             self.params.assignment.generation(),
         );
         let gr = self.params.rest_templates.generation();
-        if (gd, ga, gr) != (self.seen_dictionary, self.seen_assignment, self.seen_rest)
+        let gm = self.params.model.generation();
+        if gd != self.seen_dictionary {
+            // A state load: the kept captures belong to what it replaced.
+            self.forget_captures();
+        }
+        if (gd, ga, gr, gm)
+            != (
+                self.seen_dictionary,
+                self.seen_assignment,
+                self.seen_rest,
+                self.seen_model,
+            )
             || self.params.modes() != self.seen_modes
         {
             self.seen_dictionary = gd;
+            self.seen_model = gm;
             self.seen_assignment = ga;
             self.seen_rest = gr;
             self.prepare_and_send();
@@ -451,6 +492,14 @@ impl Trainer {
             &self.params.dictionary,
             "the dictionary",
             "there is no dictionary yet",
+        );
+        export_if_requested(
+            &self.status,
+            &self.params.model_export_path,
+            &mut self.seen_model_export,
+            &self.params.model,
+            "the trained separator",
+            "no separator is trained yet",
         );
     }
 
@@ -492,6 +541,7 @@ impl Trainer {
         ));
         self.params.dictionary.replace_quietly(Some(merged));
         self.params.assignment.replace_quietly(assignment);
+        self.forget_model();
         self.prepare_and_send();
     }
 
@@ -520,8 +570,9 @@ impl Trainer {
     }
 
     fn learn(&mut self, clip: Clip) {
-        let len = clip.len.min(clip.buffer.len());
-        let samples = clip.buffer[..len].to_vec();
+        let channels = split_clip(&clip.buffer, clip.len, clip.channels);
+        let samples = mono_mix(&channels);
+        let len = samples.len();
         // Hand the buffer back at once so the next capture can start while we learn.
         if self.buf_tx.try_send(clip.buffer).is_err() {
             nice_plug::nice_warn!("capture buffer queue full");
@@ -559,6 +610,11 @@ impl Trainer {
         drop(samples);
         memory::release_freed_memory();
         self.status.learning.store(false, Ordering::Release);
+        // A solo capture of a source is kept for training a separator.
+        let solo = match clip.target.source() {
+            Some(s) if given.is_none() && learned.is_ok() => Some(s),
+            _ => None,
+        };
         match learned {
             Ok(new) => {
                 let old = self.params.dictionary.lock().clone();
@@ -572,6 +628,12 @@ impl Trainer {
                 ));
                 self.params.dictionary.replace_quietly(Some(merged));
                 self.params.assignment.replace_quietly(assignment);
+                // The trained separator no longer matches the sources; a new one is trained
+                // from the kept captures while the plain dictionary separates.
+                self.forget_model();
+                if let Some(s) = solo {
+                    self.keep_capture(s, channels);
+                }
                 // Sent first, then counted: whoever sees the count sees the dictionary sent
                 // (preparing a live rest takes a few ms; tests wait on these counters).
                 self.prepare_and_send();

@@ -26,6 +26,9 @@ use crate::nmf::dictionary::{format_error, open_npz};
 use crate::nmf::{Dictionary, DictionaryError};
 
 const FORMAT: &str = "nmf-separator-model";
+/// Relative slack of the check `|R12|^2 <= R11 R22` of a stored covariance (rounding of an
+/// estimate in f32 and of its text form).
+const COVARIANCE_SLACK: f32 = 1e-3;
 const VERSION: u32 = 1;
 
 /// What training did for one source.
@@ -63,7 +66,11 @@ pub struct ModelSettings {
 
 /// A separator trained from one clip per source: the dictionary (components labelled with
 /// their source's name) and, when clips were stereo, every source's spatial covariances.
+///
+/// Deserializing (from a project's state, say) runs [`SeparatorModel::validate`], so a
+/// `SeparatorModel` read through serde always holds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "unchecked::Fields")]
 pub struct SeparatorModel {
     /// The templates of every source (n_bins x K).
     pub dictionary: Dictionary,
@@ -71,6 +78,34 @@ pub struct SeparatorModel {
     pub spatial: Option<Vec<SpatialCovariance>>,
     /// Settings and training record.
     pub settings: ModelSettings,
+}
+
+/// The serialized fields, before [`SeparatorModel::validate`].
+mod unchecked {
+    use super::{ModelSettings, SeparatorModel, SpatialCovariance};
+    use crate::nmf::{Dictionary, DictionaryError};
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    pub struct Fields {
+        dictionary: Dictionary,
+        spatial: Option<Vec<SpatialCovariance>>,
+        settings: ModelSettings,
+    }
+
+    impl TryFrom<Fields> for SeparatorModel {
+        type Error = DictionaryError;
+
+        fn try_from(f: Fields) -> Result<Self, Self::Error> {
+            let m = SeparatorModel {
+                dictionary: f.dictionary,
+                spatial: f.spatial,
+                settings: f.settings,
+            };
+            m.validate()?;
+            Ok(m)
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -149,6 +184,16 @@ impl SeparatorModel {
             {
                 return Err(DictionaryError::Mismatch(
                     "the spatial model is not finite".into(),
+                ));
+            }
+            // A covariance is positive semi-definite: R11, R22 >= 0 and |R12|^2 <= R11 R22
+            // (a damaged one would give the Wiener filter negative powers or NaN gains).
+            let psd = |&[a, d, re, im]: &[f32; 4]| {
+                a >= 0.0 && d >= 0.0 && re * re + im * im <= a * d * (1.0 + COVARIANCE_SLACK)
+            };
+            if !sp.iter().all(|r| r.bins.iter().all(psd)) {
+                return Err(DictionaryError::Mismatch(
+                    "a spatial covariance is not positive semi-definite".into(),
                 ));
             }
         }
