@@ -331,14 +331,15 @@ impl<P: Vst3Plugin> IAudioProcessorTrait for Component<P> {
     }
 }
 
-/// The id of every parameter the wrapper reports.
-fn parameter_ids<P: Vst3Plugin>(wrapper: &Wrapper<P>) -> Vec<ParamID> {
+/// The id and step count of every parameter the wrapper reports.
+fn parameter_ids<P: Vst3Plugin>(wrapper: &Wrapper<P>) -> Vec<(ParamID, int32)> {
     // SAFETY: indices below the wrapper's count; `info` is a valid out pointer.
     let count = unsafe { wrapper.getParameterCount() };
     (0..count)
         .filter_map(|index| {
             let mut info: ParameterInfo = unsafe { std::mem::zeroed() };
-            (unsafe { wrapper.getParameterInfo(index, &mut info) } == kResultOk).then_some(info.id)
+            (unsafe { wrapper.getParameterInfo(index, &mut info) } == kResultOk)
+                .then_some((info.id, info.stepCount))
         })
         .collect()
 }

@@ -30,6 +30,8 @@ use std::sync::atomic::AtomicU64;
 pub(super) struct ControllerValues {
     /// Parameter ids, sorted (fixed after construction).
     ids: Box<[ParamID]>,
+    /// Each parameter's VST3 `stepCount` (0: continuous).
+    steps: Box<[int32]>,
     /// The normalized value last set on the controller while processing, as `f64` bits.
     values: Box<[AtomicU64]>,
     /// True while `values[i]` is newer than the processor's value.
@@ -39,14 +41,16 @@ pub(super) struct ControllerValues {
 }
 
 impl ControllerValues {
-    /// A table for the parameters `ids` (any order; duplicates are kept once).
-    pub(super) fn new(ids: impl IntoIterator<Item = ParamID>) -> Self {
-        let mut ids: Vec<ParamID> = ids.into_iter().collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let n = ids.len();
+    /// A table for the parameters `(id, stepCount)` (any order; an id given twice is kept
+    /// once).
+    pub(super) fn new(params: impl IntoIterator<Item = (ParamID, int32)>) -> Self {
+        let mut params: Vec<(ParamID, int32)> = params.into_iter().collect();
+        params.sort_unstable_by_key(|p| p.0);
+        params.dedup_by_key(|p| p.0);
+        let n = params.len();
         Self {
-            ids: ids.into_boxed_slice(),
+            ids: params.iter().map(|p| p.0).collect(),
+            steps: params.iter().map(|p| p.1).collect(),
             values: (0..n).map(|_| AtomicU64::new(0)).collect(),
             pending: (0..n).map(|_| AtomicBool::new(false)).collect(),
             processing: AtomicBool::new(false),
@@ -55,6 +59,11 @@ impl ControllerValues {
 
     fn slot(&self, id: ParamID) -> Option<usize> {
         self.ids.binary_search(&id).ok()
+    }
+
+    /// The `stepCount` of `id`, if it is a parameter.
+    pub(super) fn step_count(&self, id: ParamID) -> Option<int32> {
+        self.slot(id).map(|i| self.steps[i])
     }
 
     pub(super) fn processing(&self) -> bool {

@@ -76,15 +76,23 @@ impl<P: Vst3Plugin> IEditControllerTrait for Component<P> {
         if !self.controller.processing() {
             return unsafe { self.wrapper.setParamNormalized(id, value) };
         }
+        let Some(steps) = self.controller.step_count(id) else {
+            return kInvalidArgument;
+        };
         if !value.is_finite() {
             return kInvalidArgument;
         }
-        let snapped = unsafe {
+        // The wrapper's round trip snaps integer and enum values (nice-plug rounds them); it
+        // passes a bool's value through, which nice-plug stores as `value > 0.5`.
+        let mut snapped = unsafe {
             let plain = self
                 .wrapper
                 .normalizedParamToPlain(id, value.clamp(0.0, 1.0));
             self.wrapper.plainParamToNormalized(id, plain)
         };
+        if steps == 1 {
+            snapped = if snapped > 0.5 { 1.0 } else { 0.0 };
+        }
         if self.controller.hold(id, snapped) {
             kResultOk
         } else {

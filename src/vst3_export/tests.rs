@@ -228,11 +228,8 @@ fn controller_keeps_values_set_while_processing<P: Vst3Plugin>() {
         assert_eq!(c.getParamNormalized(bypass), 1.0);
         assert_eq!(c.setParamNormalized(bypass, f64::NAN), kInvalidArgument);
         assert_eq!(c.getParamNormalized(bypass), 1.0);
-        let unknown = (0..).find(|id| c.controller.held(*id).is_none() && !known(&c, *id));
-        assert_eq!(
-            c.setParamNormalized(unknown.unwrap(), 0.5),
-            kInvalidArgument
-        );
+        let unknown = (0..).find(|id| !known(&c, *id)).unwrap();
+        assert_eq!(c.setParamNormalized(unknown, 0.5), kInvalidArgument);
 
         assert_eq!(c.setProcessing(0), kResultOk);
         assert_eq!(c.wrapper.getParamNormalized(bypass), 1.0);
@@ -262,10 +259,12 @@ fn controller_keeps_values_set_while_processing_multi_out_class() {
 
 #[test]
 fn a_state_load_drops_held_values() {
-    let values = controller::ControllerValues::new([7, 3, 3, 11]);
+    let values = controller::ControllerValues::new([(7, 0), (3, 1), (3, 1), (11, 4)]);
     assert!(values.hold(3, 0.5));
     assert!(values.hold(11, 1.0));
     assert!(!values.hold(4, 1.0));
+    assert_eq!(values.step_count(11), Some(4));
+    assert_eq!(values.step_count(4), None);
     assert_eq!(values.held(3), Some(0.5));
     values.delivered(11);
     assert_eq!(values.held(11), None);
