@@ -26,9 +26,9 @@ make_venv() {
 }
 
 step "bundle (debug, assert_process_allocs)" \
-    cargo xtask bundle nmf-separator --features assert_process_allocs
+    cargo xtask bundle nmf-separator --workspace --lib --tests --features nmf-separator/assert_process_allocs
 step "venv $VENV" make_venv
 step "CLAP host test (clack-host)" \
-    cargo test --test clap_host -- --nocapture
+    cargo test --features assert_process_allocs --test clap_host -- --nocapture
 step "VST3 host test (pedalboard)" \
-    env NMFSEP_PYTHON="$VENV/bin/python" cargo test --test vst3_host -- --nocapture
+    env NMFSEP_PYTHON="$VENV/bin/python" cargo test --features assert_process_allocs --test vst3_host -- --nocapture

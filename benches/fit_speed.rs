@@ -1,17 +1,21 @@
 //! Offline fit speed on the reference job of `shared/bench/speed_ref.py`: the set-A mixes
 //! (mono mean) concatenated and tiled to 180 s at 44.1 kHz, STFT Hann n_fft 2048 hop 512
 //! centered -> 1025 x 15504 magnitude frames (+1e-9), NMF K=32, beta 1, 200 iterations,
-//! tol 0, NNDSVDa, one thread.
+//! tol 0, NNDSVDa; timed on one thread, then in the same run on a pool of 2 threads (the
+//! fit's frame tiles shared out, `nmf::thread_pool`), with the speed ratio and the largest
+//! difference of W between the two.
 //!
 //! `cargo bench --bench fit_speed` (env `FIT_SPEED_ITERS` overrides the iteration count,
-//! `FIT_SPEED_REPEAT` the number of timed runs, best kept, `FIT_SPEED_BETA` the beta). Prints one JSON line.
+//! `FIT_SPEED_REPEAT` the number of timed runs, best kept, `FIT_SPEED_BETA` the beta,
+//! `FIT_SPEED_THREADS` the second thread count, 0 to skip it). Prints one JSON line: `fit_s`
+//! is the one-thread time.
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use nmf_separator::dsp::{spectrogram, Stft};
-use nmf_separator::nmf::{fit, FitOptions, Init};
+use nmf_separator::nmf::{fit, thread_pool, Factorization, FitOptions, Init};
 
 const SR: u32 = 44_100;
 
@@ -110,20 +114,55 @@ fn main() {
     .expect("init");
     let init_s = t.elapsed().as_secs_f64();
 
-    let mut best = f64::INFINITY;
-    let mut last = None;
-    for _ in 0..repeat {
-        let t = Instant::now();
-        let res = fit(v.view(), &opts, &mut cont).expect("fit");
-        best = best.min(t.elapsed().as_secs_f64());
-        last = Some(res);
-    }
-    let res = last.expect("at least one run");
+    let timed = |threads: usize| -> (f64, Factorization) {
+        let mut best = f64::INFINITY;
+        let mut last = None;
+        let pool = thread_pool(threads).expect("thread pool");
+        for _ in 0..repeat {
+            let mut cont = |_| ControlFlow::Continue(());
+            let t = Instant::now();
+            let res = if threads == 1 {
+                fit(v.view(), &opts, &mut cont).expect("fit")
+            } else {
+                pool.install(|| fit(v.view(), &opts, &mut cont).expect("fit"))
+            };
+            best = best.min(t.elapsed().as_secs_f64());
+            last = Some(res);
+        }
+        (best, last.expect("at least one run"))
+    };
+    let (best, res) = timed(1);
     // ~4 GEMMs of 2 n_bins n_frames K flops per iteration (W H twice, W^T R, R H^T).
     let flops = 4.0 * 2.0 * (n_bins * n_frames * k) as f64 * iters as f64;
     let loop_s = (best - init_s).max(1e-9);
+    let threads: usize = std::env::var("FIT_SPEED_THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2);
+    let mut extra = String::new();
+    if threads > 1 {
+        let (best_n, res_n) = timed(threads);
+        // Largest difference of W relative to its largest entry, and elementwise (entries
+        // above 1e-3 of the largest).
+        let scale = res.w.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        let (mut d_max, mut d_elem) = (0.0f32, 0.0f32);
+        for (a, b) in res.w.iter().zip(&res_n.w) {
+            d_max = d_max.max((a - b).abs());
+            if a.abs() > 1e-3 * scale {
+                d_elem = d_elem.max((a - b).abs() / a.abs());
+            }
+        }
+        let loop_n = (best_n - init_s).max(1e-9);
+        extra = format!(
+            ", \"threads\": {threads}, \"fit_s_threads\": {best_n:.3}, \"ratio_fit\": {:.3}, \"ratio_loop\": {:.3}, \"w_rel_diff_max\": {:.3e}, \"w_rel_diff_elementwise\": {d_elem:.3e}, \"final_cost_threads\": {:.6e}",
+            best / best_n,
+            loop_s / loop_n,
+            d_max / scale,
+            res_n.cost.last().map(|c| c.cost).unwrap_or(f64::NAN),
+        );
+    }
     println!(
-        "{{\"shape\": [{n_bins}, {n_frames}], \"k\": {k}, \"beta\": {beta}, \"iterations\": {}, \"fit_s\": {:.3}, \"init_s\": {:.3}, \"gflops_fit\": {:.1}, \"gflops_loop\": {:.1}, \"final_cost\": {:.6e}, \"repeat\": {repeat}}}",
+        "{{\"shape\": [{n_bins}, {n_frames}], \"k\": {k}, \"beta\": {beta}, \"iterations\": {}, \"fit_s\": {:.3}, \"init_s\": {:.3}, \"gflops_fit\": {:.1}, \"gflops_loop\": {:.1}, \"final_cost\": {:.6e}, \"repeat\": {repeat}{extra}}}",
         res.n_iter,
         best,
         init_s,

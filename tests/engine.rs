@@ -1,8 +1,8 @@
 //! The real-time engine over plain slices: latency, reconstruction, block-size independence,
 //! reset, allocation-freedom, bad input and the host bypass.
 
-use assert_no_alloc::{assert_no_alloc, AllocDisabler};
 use ndarray::Array2;
+use nice_assert_no_alloc::assert_no_alloc;
 use nmf_separator::dsp::engine::{
     process_in_blocks, run_offline, Engine, EngineParams, PreparedDictionary, BYPASS_FADE_S,
     MAX_SOURCES,
@@ -11,8 +11,11 @@ use nmf_separator::nmf::{Dictionary, SpectrogramKind};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 
+/// The allocation checker. With the `assert_process_allocs` feature nice-plug installs this
+/// same allocator itself (and a second one would not link).
+#[cfg(not(feature = "assert_process_allocs"))]
 #[global_allocator]
-static ALLOCATOR: AllocDisabler = AllocDisabler;
+static ALLOCATOR: nice_assert_no_alloc::AllocDisabler = nice_assert_no_alloc::AllocDisabler;
 
 const SR: f32 = 44_100.0;
 

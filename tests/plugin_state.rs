@@ -7,8 +7,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use assert_no_alloc::{assert_no_alloc, AllocDisabler};
 use ndarray::Array2;
+use nice_assert_no_alloc::assert_no_alloc;
 use nice_plug::params::Params;
 use nmf_separator::dsp::engine::{process_in_blocks, Engine, PreparedDictionary, MAX_SOURCES};
 use nmf_separator::nmf::{Dictionary, SpectrogramKind};
@@ -19,8 +19,11 @@ use nmf_separator::plugin::realtime::{Controls, Realtime};
 use nmf_separator::plugin::status::Status;
 use nmf_separator::plugin::trainer::{self, merge_learned, TrainerHandle};
 
+/// The allocation checker. With the `assert_process_allocs` feature nice-plug installs this
+/// same allocator itself (and a second one would not link).
+#[cfg(not(feature = "assert_process_allocs"))]
 #[global_allocator]
-static ALLOCATOR: AllocDisabler = AllocDisabler;
+static ALLOCATOR: nice_assert_no_alloc::AllocDisabler = nice_assert_no_alloc::AllocDisabler;
 
 const SR: f32 = 16_000.0;
 const BLOCK: usize = 256;

@@ -169,6 +169,22 @@ fn cases(good: &Value, rng: &mut Pcg64) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn damaged_states_are_refused_or_repaired_and_audio_goes_on() {
+    // nice-plug's logger writes to the file NICE_LOG names (read when the plugin is first
+    // loaded, below): a refused state must leave its reason there.
+    let log_dir = tempfile::tempdir().unwrap();
+    let log = log_dir.path().join("plugin.log");
+    std::env::set_var("NICE_LOG", &log);
+    let log_len = || std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+    // The logger writes from a thread of its own: wait up to a second for a line.
+    let logged_since = |before: u64| {
+        (0..500).any(|_| {
+            let grew = log_len() > before;
+            if !grew {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            grew
+        })
+    };
     let (dict, assignment) = learned(2048);
     let mix = read_wav(&case_dir().join("mix.wav"));
     let input = vec![mix[..4096].to_vec(), mix[..4096].to_vec()];
@@ -179,16 +195,22 @@ fn damaged_states_are_refused_or_repaired_and_audio_goes_on() {
     let good = host.save_state();
     let mut rng = Pcg64::seed_from_u64(23);
     let cases = cases(&good, &mut rng);
-    let (mut refused, mut accepted) = (0, 0);
+    let (mut refused, mut accepted, mut accepted_logged) = (0, 0, 0);
     for (name, bytes) in &cases {
+        let before = log_len();
         let ok = host.load_state_bytes(bytes);
         // Give the trainer thread (which polls the state every few milliseconds) time to see
         // the damaged state before the good one replaces it, so every case reaches it.
         std::thread::sleep(TRAINER_POLL);
         if ok {
             accepted += 1;
+            accepted_logged += usize::from(log_len() > before);
         } else {
             refused += 1;
+            assert!(
+                logged_since(before),
+                "{name}: refused without a logged reason"
+            );
         }
         let out = host.run(&input, block, &[]);
         for (port, chans) in out.iter().enumerate() {
@@ -258,7 +280,7 @@ fn damaged_states_are_refused_or_repaired_and_audio_goes_on() {
         files.len()
     );
     println!(
-        "{} damaged states: {refused} refused, {accepted} accepted (and repaired or ignored field by field); audio stayed finite and bounded",
+        "{} damaged states: {refused} refused, each with a logged reason; {accepted} accepted, at least {accepted_logged} of them with a field refused and logged; audio stayed finite and bounded",
         cases.len()
     );
     // The good state still separates: the pass-through property of the main output.

@@ -24,6 +24,7 @@ use crate::dsp::stft::Stft;
 use crate::nmf::{Dictionary, FitOptions, Init, SpectrogramKind};
 
 mod learning;
+mod memory;
 
 use learning::export_if_requested;
 pub use learning::{learn_capture, learn_capture_given, merge_learned};
@@ -71,6 +72,7 @@ impl Drop for TrainerHandle {
         if let Some(t) = self.live_thread.take() {
             let _ = t.join();
         }
+        memory::release_freed_memory();
     }
 }
 
@@ -230,8 +232,13 @@ impl Trainer {
         // Look at load/export requests that arrived with the state before activation.
         self.poll_state();
         while !self.status.quit.load(Ordering::Acquire) {
+            let mut dropped = false;
             while let Ok(old) = self.garbage_rx.try_recv() {
                 drop(old);
+                dropped = true;
+            }
+            if dropped {
+                memory::release_freed_memory();
             }
             self.flush_pending();
             match self.clip_rx.recv_timeout(Duration::from_millis(POLL_MS)) {
@@ -550,6 +557,7 @@ impl Trainer {
             ),
         };
         drop(samples);
+        memory::release_freed_memory();
         self.status.learning.store(false, Ordering::Release);
         match learned {
             Ok(new) => {

@@ -18,7 +18,8 @@ pub use dictionary::{
     Dictionary, DictionaryError, FrameGeometry, GeometryError, SpectrogramKind, FFT_SIZES,
 };
 pub use fit::{
-    fit, fit_activations, ActivationOptions, CostPoint, Factorization, FitOptions, Progress,
+    fit, fit_activations, thread_pool, ActivationOptions, CostPoint, Factorization, FitOptions,
+    Progress,
 };
 pub use init::Init;
 pub use online::{OnlineLearner, OnlineOptions};

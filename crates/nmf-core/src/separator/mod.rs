@@ -2,6 +2,7 @@
 //!
 //! - [`augment`]: pitch-shifted copies of tonal sources' clips, so that the dictionaries
 //!   cover notes the clips never played;
+//! - [`pitch`]: whether a clip plays one pitch (a held note is not shifted);
 //! - [`spatial`]: every stereo source's spatial covariance per frequency and the
 //!   multichannel Wiener filter with a diffuse floor (Duong, Vincent & Gribonval 2010);
 //! - [`train()`]: the training of a [`SeparatorModel`] from the clips;
@@ -13,6 +14,7 @@
 pub mod apply;
 pub mod augment;
 pub mod model;
+pub mod pitch;
 pub mod realtime;
 pub mod spatial;
 pub mod train;

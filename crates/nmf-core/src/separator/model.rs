@@ -39,6 +39,11 @@ pub struct SourceInfo {
     /// Pitch shifts (semitones) of the copies its dictionary also learned from; empty when
     /// the clip was not augmented.
     pub shifts: Vec<f32>,
+    /// The clip's pitch share ([`super::pitch::pitch_share`]) when its tonality was measured
+    /// and found tonal; at [`super::pitch::ONE_PITCH_SHARE`] or above the clip plays one
+    /// pitch and is not augmented. `None` in files written before it was measured.
+    #[serde(default)]
+    pub pitch_share: Option<f32>,
     /// Length of the clip, seconds.
     pub clip_s: f32,
     /// Channels of the clip.
@@ -85,6 +90,7 @@ impl SeparatorModel {
                 name,
                 tonality: None,
                 shifts: Vec::new(),
+                pitch_share: None,
                 clip_s: 0.0,
                 channels: 0,
             })

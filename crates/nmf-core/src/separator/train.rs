@@ -9,6 +9,7 @@ use realfft::num_complex::Complex32;
 
 use super::augment::{shifted_copies, TONAL_THRESHOLD};
 use super::model::{ModelSettings, SeparatorModel, SourceInfo};
+use super::pitch::{pitch_share, ONE_PITCH_SHARE};
 use super::spatial::{SpatialCovariance, DEFAULT_DIFFUSE_FLOOR};
 use crate::dsp::learn_dictionary;
 use crate::dsp::stft::{floored_mean_spectrogram, Stft};
@@ -142,9 +143,15 @@ pub fn train(
             Some(_) => None,
             None => Some(semi::tonality(plain.w.view())),
         };
-        let tonal = s
-            .tonal
-            .unwrap_or_else(|| tonality.is_some_and(|t| t >= TONAL_THRESHOLD));
+        // Measured tonal sources are shifted unless their clip holds one pitch.
+        let measured_tonal = s.tonal.is_none() && tonality.is_some_and(|t| t >= TONAL_THRESHOLD);
+        let pitch_share = if measured_tonal {
+            pitch_share(&mono, sample_rate)
+        } else {
+            None
+        };
+        let one_pitch = pitch_share.is_some_and(|p| p >= ONE_PITCH_SHARE);
+        let tonal = s.tonal.unwrap_or(measured_tonal && !one_pitch);
         let shifts: Vec<f32> = if tonal {
             opts.shifts.iter().copied().filter(|&x| x != 0.0).collect()
         } else {
@@ -178,6 +185,7 @@ pub fn train(
             name: s.name.clone(),
             tonality,
             shifts,
+            pitch_share,
             clip_s: mono.len() as f32 / sample_rate as f32,
             channels: s.channels.len(),
         });

@@ -10,6 +10,7 @@
 //! | `--components` / `-k` | 1..=[`MAX_COMPONENTS`], and at most min(n_bins, n_frames) of the clip ([`check_components`]) | a rank above the spectrogram's smaller side adds no model, only time and memory |
 //! | `--iterations` | 1..=[`MAX_ITERATIONS`] | an upper bound on a fit's run time |
 //! | `--block` | 1..=[`MAX_BLOCK`] samples | the largest host block the real-time driver simulates |
+//! | `--threads` | 1..=[`MAX_THREADS`] | a bound on the threads a fit starts |
 
 use anyhow::{bail, Result};
 
@@ -24,6 +25,8 @@ pub const MAX_ITERATIONS: usize = 10_000;
 pub const MAX_BLOCK: usize = 65_536;
 /// Largest hop, samples (n_fft / 2 of the largest frame).
 pub const MAX_HOP: usize = 8192 / 2;
+/// Most threads of an offline fit (`--threads`).
+pub const MAX_THREADS: usize = 1024;
 
 fn parse_in(s: &str, lo: usize, hi: usize, unit: &str) -> Result<usize, String> {
     let v: usize = s
@@ -44,6 +47,11 @@ pub fn components(s: &str) -> Result<usize, String> {
 /// clap parser of `--iterations`: 1..=[`MAX_ITERATIONS`].
 pub fn iterations(s: &str) -> Result<usize, String> {
     parse_in(s, 1, MAX_ITERATIONS, "")
+}
+
+/// clap parser of `--threads`: 1..=[`MAX_THREADS`].
+pub fn threads(s: &str) -> Result<usize, String> {
+    parse_in(s, 1, MAX_THREADS, " threads")
 }
 
 /// clap parser of a weight or exponent: a finite number >= 0.

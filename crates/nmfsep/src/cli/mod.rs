@@ -207,6 +207,11 @@ pub struct LearnArgs {
     /// Also draw W, H and the cost curve into this PNG file.
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// Threads of the fit (1..=1024; default: every core the system reports). The frame
+    /// tiles of each iteration are shared out; the result does not depend on the number of
+    /// threads beyond float rounding (1e-5 relative), and 1 runs the one-thread fit.
+    #[arg(long, value_name = "N", value_parser = limits::threads)]
+    pub threads: Option<usize>,
 }
 
 /// `nmfsep separate`.
@@ -327,6 +332,10 @@ pub struct SeparateArgs {
     /// Host block size in samples for `--realtime` (1..65536).
     #[arg(long, default_value_t = 512, requires = "realtime", value_parser = limits::block)]
     pub block: usize,
+    /// Threads of the offline fit (1..=1024; default: every core the system reports), as
+    /// `learn --threads`. Not with --realtime: the real-time engine runs on one thread.
+    #[arg(long, value_name = "N", value_parser = limits::threads, conflicts_with = "realtime")]
+    pub threads: Option<usize>,
 }
 
 /// `nmfsep decompose`.

@@ -187,7 +187,12 @@ pub fn train(a: &TrainArgs) -> Result<()> {
             .tonality
             .map_or_else(|| "given".to_string(), |t| format!("{t:.3}"));
         let shifts = if s.shifts.is_empty() {
-            "not augmented".to_string()
+            match s.pitch_share {
+                Some(p) if p >= nmf_core::separator::pitch::ONE_PITCH_SHARE => {
+                    format!("one pitch (share {p:.2}), not augmented")
+                }
+                _ => "not augmented".to_string(),
+            }
         } else {
             format!("augmented by {:?} semitones", s.shifts)
         };

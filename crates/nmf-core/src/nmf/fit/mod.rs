@@ -14,10 +14,15 @@ use super::init::{initialize, Init};
 use super::kernels::Kernels;
 use super::NmfError;
 
+mod parallel;
+mod tile;
 mod updates;
+mod window;
 
+pub use parallel::thread_pool;
 use updates::run_updates;
-pub(crate) use updates::{run_updates_semi, SemiPenalty, WindowFit};
+pub(crate) use updates::{run_updates_semi, SemiPenalty};
+pub(crate) use window::WindowFit;
 
 /// Settings of [`fit`].
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -113,6 +118,12 @@ pub(crate) fn validate(v: ArrayView2<f32>) -> Result<(), NmfError> {
 /// Learns W (n_bins x K) and H (K x n_frames) from a non-negative spectrogram `v`
 /// (n_bins x n_frames). The observer sees every iteration and may stop the fit with
 /// `ControlFlow::Break`, which returns [`NmfError::Cancelled`].
+///
+/// Called on a thread of a rayon pool (`thread_pool(n)?.install(|| fit(..))`, see
+/// [`thread_pool`]) the frame tiles of each iteration are shared out over the pool's
+/// threads, with a result that does not depend on their number beyond float rounding (the
+/// W numerator's partial sums are added in a fixed order); called anywhere else, or in a
+/// pool of one thread, the fit runs on the calling thread alone.
 ///
 /// # Errors
 /// [`NmfError::InvalidInput`] for an empty, all-zero, negative or non-finite `v`, or K = 0.

@@ -5,6 +5,8 @@ use std::ops::ControlFlow;
 
 use ndarray::{Array2, ArrayView2};
 
+use super::parallel::{available_threads, ParallelPass};
+use super::tile::{factors, step_tile, TileInputs, TileScratch};
 use super::*;
 use crate::nmf::beta::{gamma, EPS};
 use crate::nmf::kernels::{Kernels, TILE_STEP};
@@ -21,34 +23,32 @@ pub(super) fn round_up(x: usize, m: usize) -> usize {
 /// The state of the fused update loop, in the tiled layouts of [`super::kernels`],
 /// allocated once before the first iteration.
 pub(super) struct Fused {
-    n_bins: usize,
-    n_frames: usize,
-    k: usize,
-    fp: usize,
-    kp: usize,
+    pub(super) n_bins: usize,
+    pub(super) n_frames: usize,
+    pub(super) k: usize,
+    pub(super) fp: usize,
+    pub(super) kp: usize,
     /// V frames-major, n_frames rounded up to TILE x fp, zero-padded.
-    vt: Vec<f32>,
+    pub(super) vt: Vec<f32>,
     /// W^T, kp x fp, zero-padded.
-    wt: Vec<f32>,
+    pub(super) wt: Vec<f32>,
     /// W, fp x kp, zero-padded.
-    wk: Vec<f32>,
+    pub(super) wk: Vec<f32>,
     /// H^T, frames rounded up to TILE x kp, zero-padded (padding stays 0).
-    ht: Vec<f32>,
-    /// Factor tiles (TILE x fp): numerator factor, and denominator factor for beta != 1.
-    ya: Vec<f32>,
-    yb: Vec<f32>,
-    /// W^T A and W^T B of a tile (TILE x kp).
-    num_h: Vec<f32>,
-    den_h: Vec<f32>,
+    pub(super) ht: Vec<f32>,
+    /// The tile buffers of the one-thread pass.
+    pub(super) scratch: TileScratch,
     /// Column sums of W (kp), the beta = 1 H denominator.
-    colsum: Vec<f32>,
+    pub(super) colsum: Vec<f32>,
     /// Accumulated A H^T and B H^T (fp x kp); for beta = 1 `den_w` holds the row sums of H (kp).
-    num_w: Vec<f32>,
-    den_w: Vec<f32>,
-    kernels: Kernels,
+    pub(super) num_w: Vec<f32>,
+    pub(super) den_w: Vec<f32>,
+    pub(super) kernels: Kernels,
     /// Semi-supervised state: fixed leading columns and the overlap penalty (see
     /// [`SemiPenalty`]); `None` for a plain fit.
-    semi: Option<SemiState>,
+    pub(super) semi: Option<SemiState>,
+    /// The buffers of the pass over several threads; `None` runs the one-thread pass.
+    pub(super) parallel: Option<ParallelPass>,
 }
 
 /// The overlap penalty of the semi-supervised fit ([`super::semi`]): the first `fixed`
@@ -68,17 +68,17 @@ pub(crate) struct SemiPenalty {
 }
 
 pub(super) struct SemiState {
-    fixed: usize,
+    pub(super) fixed: usize,
     /// e_f * weight, fp entries (padding 0).
-    bins: Vec<f32>,
+    pub(super) bins: Vec<f32>,
     /// Per-component L1 weights on H, kp entries: 0 for fixed columns, weight * e^T w_j else.
-    lam: Vec<f32>,
+    pub(super) lam: Vec<f32>,
     /// Row sums of H (kp), for the penalty's W gradient.
-    hsum: Vec<f32>,
+    pub(super) hsum: Vec<f32>,
 }
 
 impl Fused {
-    fn new(
+    pub(super) fn new(
         v: ArrayView2<f32>,
         w: &Array2<f32>,
         h: &Array2<f32>,
@@ -113,19 +113,13 @@ impl Fused {
             wt: vec![0.0; kp * fp],
             wk: vec![0.0; fp * kp],
             ht: vec![0.0; np * kp],
-            ya: vec![0.0; TILE * fp],
-            yb: if beta == 1.0 {
-                Vec::new()
-            } else {
-                vec![0.0; TILE * fp]
-            },
-            num_h: vec![0.0; TILE * kp],
-            den_h: vec![0.0; TILE * kp],
+            scratch: TileScratch::new(fp, kp, beta),
             colsum: vec![0.0; kp],
             num_w: vec![0.0; fp * kp],
             den_w: vec![0.0; fp * kp],
             kernels,
             semi: None,
+            parallel: None,
         };
         s.set_w(w.view());
         for ((c, n), &x) in h.indexed_iter() {
@@ -134,7 +128,7 @@ impl Fused {
         s
     }
 
-    fn set_w(&mut self, w: ArrayView2<f32>) {
+    pub(super) fn set_w(&mut self, w: ArrayView2<f32>) {
         for ((f, c), &x) in w.indexed_iter() {
             self.wk[f * self.kp + c] = x;
             self.wt[c * self.fp + f] = x;
@@ -157,101 +151,53 @@ impl Fused {
         }
     }
 
-    /// Numerator (and for beta != 1 denominator) factors of the tile at frame `n0` from the
-    /// model in `ya`; returns the divergence of the valid entries if `cost`.
-    fn factors(&mut self, n0: usize, beta: f32, cost: bool) -> f64 {
-        let (fp, n_bins) = (self.fp, self.n_bins);
-        let n_valid = (self.n_frames - n0).min(TILE);
-        let v = &self.vt[n0 * fp..(n0 + TILE) * fp];
-        if beta == 1.0 {
-            self.kernels
-                .kl_ratio(v, &mut self.ya, fp, n_bins, TILE, n_valid, cost)
-        } else {
-            self.kernels.beta_factors(
-                v,
-                &mut self.ya,
-                &mut self.yb,
-                fp,
-                n_bins,
-                TILE,
-                n_valid,
-                beta,
-                cost,
-            )
-        }
-    }
-
     /// One iteration, fused over tiles of frames: H update with W_t, then the W numerator
     /// and denominator with H_{t+1}, then the W update. Returns `D_beta(V | W_t H_t)` if
     /// `cost` (else 0). Allocates nothing.
-    fn iterate(&mut self, beta: f32, g: f32, lambda: f32, update_w: bool, cost: bool) -> f64 {
-        let (fp, kp, k, kern) = (self.fp, self.kp, self.k, self.kernels);
-        let mut total = 0.0f64;
+    pub(super) fn iterate(
+        &mut self,
+        beta: f32,
+        g: f32,
+        lambda: f32,
+        update_w: bool,
+        cost: bool,
+    ) -> f64 {
+        let (fp, kp, k) = (self.fp, self.kp, self.k);
         self.update_semi_lambda();
         if update_w {
             self.num_w.fill(0.0);
             self.den_w.fill(0.0);
         }
-        for n0 in (0..self.n_frames).step_by(TILE) {
-            let n_valid = (self.n_frames - n0).min(TILE);
-            // H update of the tile (Févotte & Idier 2011, eq. 4.1 with the L1 term of
-            // Le Roux et al. 2015 in the denominator).
-            let ht = n0 * kp..(n0 + TILE) * kp;
-            kern.model(&self.wt, &self.ht[ht.clone()], &mut self.ya, fp, kp, TILE);
-            total += self.factors(n0, beta, cost);
-            kern.project(&self.wk, &self.ya, &mut self.num_h, fp, kp, TILE);
-            if beta != 1.0 {
-                kern.project(&self.wk, &self.yb, &mut self.den_h, fp, kp, TILE);
-            }
-            for t in 0..n_valid {
-                let hrow = &mut self.ht[(n0 + t) * kp..(n0 + t) * kp + k];
-                let num = &self.num_h[t * kp..t * kp + k];
-                let den: &[f32] = if beta == 1.0 {
-                    &self.colsum[..k]
-                } else {
-                    &self.den_h[t * kp..t * kp + k]
-                };
-                match &self.semi {
-                    None => {
-                        for ((x, &n), &d) in hrow.iter_mut().zip(num).zip(den) {
-                            let r = n / (d + lambda).max(EPS);
-                            *x = (*x * if g == 1.0 { r } else { r.powf(g) }).max(EPS);
-                        }
-                    }
-                    Some(semi) => {
-                        for (((x, &n), &d), &l) in
-                            hrow.iter_mut().zip(num).zip(den).zip(&semi.lam[..k])
-                        {
-                            let r = n / (d + lambda + l).max(EPS);
-                            *x = (*x * if g == 1.0 { r } else { r.powf(g) }).max(EPS);
-                        }
-                    }
+        let x = TileInputs {
+            vt: &self.vt,
+            wt: &self.wt,
+            wk: &self.wk,
+            colsum: &self.colsum,
+            lam: self.semi.as_ref().map(|s| s.lam.as_slice()),
+            kernels: self.kernels,
+            n_bins: self.n_bins,
+            n_frames: self.n_frames,
+            k,
+            fp,
+            kp,
+            beta,
+            g,
+            lambda,
+            update_w,
+            cost,
+        };
+        let total = match &mut self.parallel {
+            Some(p) => p.run(&x, &mut self.ht, &mut self.num_w, &mut self.den_w),
+            None => {
+                let mut total = 0.0f64;
+                for n0 in (0..self.n_frames).step_by(TILE) {
+                    let ht = &mut self.ht[n0 * kp..(n0 + TILE) * kp];
+                    let (num_w, den_w) = (&mut self.num_w, &mut self.den_w);
+                    total += step_tile(&x, &mut self.scratch, n0, ht, num_w, den_w);
                 }
+                total
             }
-            if update_w {
-                // W numerator and denominator (eq. 4.2) with the updated H of the tile.
-                kern.model(&self.wt, &self.ht[ht.clone()], &mut self.ya, fp, kp, TILE);
-                self.factors(n0, beta, false);
-                kern.accumulate(
-                    &self.ya,
-                    &self.ht[ht.clone()],
-                    &mut self.num_w,
-                    fp,
-                    kp,
-                    TILE,
-                );
-                if beta == 1.0 {
-                    for t in 0..n_valid {
-                        let hrow = &self.ht[(n0 + t) * kp..(n0 + t + 1) * kp];
-                        for (s, &x) in self.den_w[..kp].iter_mut().zip(hrow) {
-                            *s += x;
-                        }
-                    }
-                } else {
-                    kern.accumulate(&self.yb, &self.ht[ht], &mut self.den_w, fp, kp, TILE);
-                }
-            }
-        }
+        };
         if update_w {
             let fixed = self.semi.as_ref().map_or(0, |s| s.fixed);
             if let Some(semi) = &mut self.semi {
@@ -307,7 +253,7 @@ impl Fused {
     }
 
     /// The overlap penalty `sum_j lam_j * sum_n h_jn` of the current state (0 if none).
-    fn semi_penalty(&mut self) -> f64 {
+    pub(super) fn semi_penalty(&mut self) -> f64 {
         self.update_semi_lambda();
         let Some(semi) = &self.semi else { return 0.0 };
         let mut total = 0.0f64;
@@ -360,13 +306,32 @@ impl Fused {
     }
 
     /// `D_beta(V | W H)` of the current state (one model pass, no update).
-    fn cost(&mut self, beta: f32) -> f64 {
+    pub(super) fn cost(&mut self, beta: f32) -> f64 {
         let (fp, kp) = (self.fp, self.kp);
+        let x = TileInputs {
+            vt: &self.vt,
+            wt: &self.wt,
+            wk: &self.wk,
+            colsum: &self.colsum,
+            lam: None,
+            kernels: self.kernels,
+            n_bins: self.n_bins,
+            n_frames: self.n_frames,
+            k: self.k,
+            fp,
+            kp,
+            beta,
+            g: 1.0,
+            lambda: 0.0,
+            update_w: false,
+            cost: true,
+        };
         let mut total = 0.0;
         for n0 in (0..self.n_frames).step_by(TILE) {
             let ht = &self.ht[n0 * kp..(n0 + TILE) * kp];
-            self.kernels.model(&self.wt, ht, &mut self.ya, fp, kp, TILE);
-            total += self.factors(n0, beta, true);
+            self.kernels
+                .model(&self.wt, ht, &mut self.scratch.ya, fp, kp, TILE);
+            total += factors(&x, &mut self.scratch, n0, true);
         }
         total
     }
@@ -378,112 +343,6 @@ impl Fused {
             .flat_map(|row| &row[..self.k])
             .map(|&x| f64::from(x))
             .sum()
-    }
-}
-
-/// The fused update loop over a window of at most `capacity` frames whose contents change
-/// between fits, with every buffer allocated once: the core of
-/// [`super::online::OnlineLearner`]. The first `fixed` columns of W stay fixed, the others
-/// carry the overlap penalty of [`SemiPenalty`] and are kept at unit L1 norm.
-pub(crate) struct WindowFit {
-    state: Fused,
-    capacity: usize,
-    beta: f32,
-}
-
-impl WindowFit {
-    /// Buffers for `n_bins` bins, up to `capacity` frames (>= 1), `k` components of which
-    /// the first `fixed` are held fixed, divergence `beta`.
-    pub(crate) fn new(n_bins: usize, capacity: usize, k: usize, fixed: usize, beta: f32) -> Self {
-        let v = Array2::<f32>::zeros((n_bins, capacity.max(1)));
-        let w = Array2::<f32>::zeros((n_bins, k));
-        let h = Array2::<f32>::zeros((k, capacity.max(1)));
-        let mut state = Fused::new(v.view(), &w, &h, beta, Kernels::detect());
-        let kp = state.kp;
-        state.semi = Some(SemiState {
-            fixed: fixed.min(k),
-            bins: vec![0.0; state.fp],
-            lam: vec![0.0; kp],
-            hsum: vec![0.0; kp],
-        });
-        Self {
-            state,
-            capacity: capacity.max(1),
-            beta,
-        }
-    }
-
-    /// Loads `n_frames` (<= capacity) frames: `frame(n)` gives frame n's spectrum (n_bins)
-    /// and its activations (k). Frames past `n_frames` are zeroed.
-    pub(crate) fn load<'a>(
-        &mut self,
-        n_frames: usize,
-        mut frame: impl FnMut(usize) -> (&'a [f32], &'a [f32]),
-    ) {
-        let st = &mut self.state;
-        let n_frames = n_frames.min(self.capacity);
-        let (fp, kp, nb, k) = (st.fp, st.kp, st.n_bins, st.k);
-        for n in 0..n_frames {
-            let (v, h) = frame(n);
-            st.vt[n * fp..n * fp + nb].copy_from_slice(&v[..nb]);
-            st.ht[n * kp..n * kp + k].copy_from_slice(&h[..k]);
-        }
-        let old = st.n_frames;
-        for n in n_frames..old.max(n_frames) {
-            st.vt[n * fp..(n + 1) * fp].fill(0.0);
-            st.ht[n * kp..(n + 1) * kp].fill(0.0);
-        }
-        st.n_frames = n_frames;
-    }
-
-    /// Sets W (n_bins x k).
-    pub(crate) fn set_w(&mut self, w: ArrayView2<f32>) {
-        self.state.set_w(w);
-    }
-
-    /// Sets the penalty: `weight * bins[f]` per bin (n_bins).
-    pub(crate) fn set_penalty(&mut self, weight: f32, bins: &[f32]) {
-        if let Some(semi) = &mut self.state.semi {
-            for (b, &e) in semi.bins.iter_mut().zip(bins) {
-                *b = weight * e.max(0.0);
-            }
-        }
-    }
-
-    /// Runs `n` penalized iterations (H, then the free columns of W) on the loaded frames.
-    pub(crate) fn iterate(&mut self, n: usize) {
-        let beta = self.beta();
-        let g = gamma(beta);
-        if self.state.n_frames == 0 {
-            return;
-        }
-        for _ in 0..n {
-            self.state.iterate(beta, g, 0.0, true, false);
-        }
-    }
-
-    fn beta(&self) -> f32 {
-        self.beta
-    }
-
-    /// Penalized objective of the loaded state: `D_beta(V | W H) + penalty`.
-    pub(crate) fn objective(&mut self) -> f64 {
-        let beta = self.beta();
-        self.state.cost(beta) + self.state.semi_penalty()
-    }
-
-    /// Copies W (n_bins x k) out.
-    pub(crate) fn w_into(&self, mut w: ndarray::ArrayViewMut2<f32>) {
-        let st = &self.state;
-        for ((f, c), x) in w.indexed_iter_mut() {
-            *x = st.wk[f * st.kp + c];
-        }
-    }
-
-    /// Activations of loaded frame n (k values).
-    pub(crate) fn h_frame(&self, n: usize) -> &[f32] {
-        let st = &self.state;
-        &st.ht[n * st.kp..n * st.kp + st.k]
     }
 }
 
@@ -544,6 +403,13 @@ pub(crate) fn run_updates_semi(
             lam: vec![0.0; state.kp],
             hsum: vec![0.0; state.kp],
         });
+    }
+    let threads = available_threads();
+    let n_tiles = state.n_frames.div_ceil(TILE);
+    if threads > 1 && n_tiles > 1 {
+        state.parallel = Some(ParallelPass::new(
+            n_tiles, state.fp, state.kp, beta, update_w, threads,
+        ));
     }
     let mut history: Vec<CostPoint> = Vec::with_capacity(opts.max_iter / every + 2);
     let mut iteration = 0;

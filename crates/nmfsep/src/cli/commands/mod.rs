@@ -49,13 +49,26 @@ fn count(n: usize, noun: &str) -> String {
 /// Any failure, with a message naming the file or setting at fault.
 pub fn run(command: Command) -> Result<()> {
     match command {
-        Command::Learn(a) => learn::learn(&a),
-        Command::Separate(a) => separate::separate(&a),
+        Command::Learn(a) => with_threads(a.threads, || learn::learn(&a)),
+        // The real-time mode runs the plugin's engine, on the calling thread.
+        Command::Separate(a) if a.realtime => separate::separate(&a),
+        Command::Separate(a) => with_threads(a.threads, || separate::separate(&a)),
         Command::Decompose(a) => decompose::decompose(&a),
         Command::Evaluate(a) => super::evaluate::run(&a),
         Command::Train(a) => super::train::train(&a),
         Command::Serve(a) => crate::serve::run(&a),
     }
+}
+
+/// Runs `job` in a pool of `threads` threads (default: the cores the system reports), so
+/// that its fits share their frame tiles out over them (see [`nmf::thread_pool`]).
+fn with_threads<T: Send>(
+    threads: Option<usize>,
+    job: impl FnOnce() -> Result<T> + Send,
+) -> Result<T> {
+    let n = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let pool = nmf::thread_pool(n).map_err(|e| anyhow!("--threads {n}: {e}"))?;
+    pool.install(job)
 }
 
 /// Reads an audio file, prints a warning line on stderr for each sign of damage (see
