@@ -17,6 +17,8 @@ pub struct Component<P: Vst3Plugin> {
     /// Report the aux outputs as `kMain` (Studio One).
     pub(super) aux_as_main: AtomicBool,
     pub(super) scratch: AtomicRefCell<Scratch>,
+    /// Values set on the controller while processing, until the processor takes them over.
+    pub(super) controller: controller::ControllerValues,
 }
 
 impl<P: Vst3Plugin> Class for Component<P> {
@@ -42,14 +44,17 @@ impl<P: Vst3Plugin> Component<P> {
     pub fn new() -> Self {
         let (aux_buses, aux_max_channels) = aux_shape::<P>();
         assert!(aux_buses < MAX_OUTPUT_BUSES, "too many output buses");
+        let wrapper = Wrapper::new();
+        let controller = controller::ControllerValues::new(parameter_ids(&wrapper));
         let this = Self {
-            wrapper: Wrapper::new(),
+            wrapper,
             active: std::array::from_fn(|_| AtomicBool::new(true)),
             channels: std::array::from_fn(|_| AtomicU32::new(0)),
             aux_buses,
             aux_max_channels,
             aux_as_main: AtomicBool::new(false),
             scratch: AtomicRefCell::new(Scratch::empty()),
+            controller,
         };
         this.read_channel_counts();
         this
@@ -227,6 +232,7 @@ impl<P: Vst3Plugin> IComponentTrait for Component<P> {
     }
 
     unsafe fn setState(&self, state: *mut IBStream) -> tresult {
+        self.controller.clear();
         unsafe { IComponentTrait::setState(&self.wrapper, state) }
     }
 
@@ -284,18 +290,34 @@ impl<P: Vst3Plugin> IAudioProcessorTrait for Component<P> {
     }
 
     unsafe fn setProcessing(&self, state: TBool) -> tresult {
-        unsafe { self.wrapper.setProcessing(state) }
+        if state != 0 {
+            // Before the wrapper starts dropping controller values.
+            self.controller.set_processing(true);
+            return unsafe { self.wrapper.setProcessing(state) };
+        }
+        let result = unsafe { self.wrapper.setProcessing(state) };
+        self.controller.set_processing(false);
+        // Values the host set on the controller and never sent to the processor.
+        self.controller.take_pending(|id, value| {
+            // SAFETY: a parameter id of the wrapper; processing stopped, so it applies it.
+            unsafe { self.wrapper.setParamNormalized(id, value) };
+        });
+        result
     }
 
     unsafe fn process(&self, data: *mut ProcessData) -> tresult {
         let forward = || {
-            if !data.is_null() {
-                // SAFETY: the host's ProcessData.
-                if let Some(result) = unsafe { self.process_with_scratch(&*data) } {
-                    return result;
-                }
+            if data.is_null() {
+                return unsafe { self.wrapper.process(data) };
             }
-            unsafe { self.wrapper.process(data) }
+            // SAFETY: the host's ProcessData.
+            let result = match unsafe { self.process_with_scratch(&*data) } {
+                Some(result) => result,
+                None => unsafe { self.wrapper.process(data) },
+            };
+            // SAFETY: as above; the wrapper has applied the block's parameter changes.
+            unsafe { self.controller.delivered_in(&*data) };
+            result
         };
         // The same checker as nice-plug's own process(), around this layer's code too.
         #[cfg(all(debug_assertions, feature = "assert_process_allocs"))]
@@ -307,4 +329,17 @@ impl<P: Vst3Plugin> IAudioProcessorTrait for Component<P> {
     unsafe fn getTailSamples(&self) -> uint32 {
         unsafe { self.wrapper.getTailSamples() }
     }
+}
+
+/// The id and step count of every parameter the wrapper reports.
+fn parameter_ids<P: Vst3Plugin>(wrapper: &Wrapper<P>) -> Vec<(ParamID, int32)> {
+    // SAFETY: indices below the wrapper's count; `info` is a valid out pointer.
+    let count = unsafe { wrapper.getParameterCount() };
+    (0..count)
+        .filter_map(|index| {
+            let mut info: ParameterInfo = unsafe { std::mem::zeroed() };
+            (unsafe { wrapper.getParameterInfo(index, &mut info) } == kResultOk)
+                .then_some((info.id, info.stepCount))
+        })
+        .collect()
 }

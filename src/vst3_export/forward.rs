@@ -4,10 +4,12 @@ use super::*;
 
 impl<P: Vst3Plugin> IEditControllerTrait for Component<P> {
     unsafe fn setComponentState(&self, state: *mut IBStream) -> tresult {
+        self.controller.clear();
         unsafe { self.wrapper.setComponentState(state) }
     }
 
     unsafe fn setState(&self, state: *mut IBStream) -> tresult {
+        self.controller.clear();
         unsafe { IEditControllerTrait::setState(&self.wrapper, state) }
     }
 
@@ -59,12 +61,43 @@ impl<P: Vst3Plugin> IEditControllerTrait for Component<P> {
         unsafe { self.wrapper.plainParamToNormalized(id, plain_value) }
     }
 
+    /// The value held by [`Self::setParamNormalized`] while processing, else the processor's.
     unsafe fn getParamNormalized(&self, id: ParamID) -> ParamValue {
-        unsafe { self.wrapper.getParamNormalized(id) }
+        match self.controller.held(id) {
+            Some(value) => value,
+            None => unsafe { self.wrapper.getParamNormalized(id) },
+        }
     }
 
+    /// While processing, holds the value (snapped to the parameter's steps, as the processor
+    /// will store it) for [`Self::getParamNormalized`]; the wrapper would drop it. Otherwise the
+    /// wrapper applies it.
     unsafe fn setParamNormalized(&self, id: ParamID, value: ParamValue) -> tresult {
-        unsafe { self.wrapper.setParamNormalized(id, value) }
+        if !self.controller.processing() {
+            return unsafe { self.wrapper.setParamNormalized(id, value) };
+        }
+        let Some(steps) = self.controller.step_count(id) else {
+            return kInvalidArgument;
+        };
+        if !value.is_finite() {
+            return kInvalidArgument;
+        }
+        // The wrapper's round trip snaps integer and enum values (nice-plug rounds them); it
+        // passes a bool's value through, which nice-plug stores as `value > 0.5`.
+        let mut snapped = unsafe {
+            let plain = self
+                .wrapper
+                .normalizedParamToPlain(id, value.clamp(0.0, 1.0));
+            self.wrapper.plainParamToNormalized(id, plain)
+        };
+        if steps == 1 {
+            snapped = if snapped > 0.5 { 1.0 } else { 0.0 };
+        }
+        if self.controller.hold(id, snapped) {
+            kResultOk
+        } else {
+            kInvalidArgument
+        }
     }
 
     unsafe fn setComponentHandler(&self, handler: *mut IComponentHandler) -> tresult {

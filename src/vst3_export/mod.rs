@@ -32,6 +32,8 @@
 //!   the scratch sits in an `AtomicRefCell` whose borrow in `process` is one atomic operation
 //!   (when it fails, or for a block longer than `maxSamplesPerBlock`, the block goes to the
 //!   wrapper as the host gave it);
+//! - `setParamNormalized` while processing holds the value for `getParamNormalized` until the
+//!   processor takes it over (nice-plug drops it; see `controller.rs`);
 //! - `getBusInfo` reports the source buses as `kMain` instead of `kAux` when the host's
 //!   `IHostApplication::getName` contains "Studio One": Studio One greys out `kAux` outputs
 //!   (iPlug2 issue 1268, "VST3 Multi outs are greyed out in Studio One", and its fix in pull
@@ -53,6 +55,7 @@
 //! stays "NMF Separator" for the CLAP; the factory gives its VST3 class the longer name.
 
 mod component;
+mod controller;
 mod factory;
 mod forward;
 
@@ -71,11 +74,11 @@ use vst3::Steinberg::Vst::{
     IAttributeList, IAudioProcessor, IAudioProcessorTrait, IComponent, IComponentHandler,
     IComponentTrait, IEditController, IEditControllerTrait, IHostApplication,
     IHostApplicationTrait, IMidiMapping, IMidiMappingTrait, INoteExpressionController,
-    INoteExpressionControllerTrait, IProcessContextRequirements, IProcessContextRequirementsTrait,
-    IUnitInfo, IUnitInfoTrait, IoMode, MediaType, NoteExpressionTypeID, NoteExpressionTypeInfo,
-    NoteExpressionValue, ParamID, ParamValue, ParameterInfo, ProcessData, ProcessSetup,
-    ProgramListID, ProgramListInfo, RoutingInfo, SpeakerArrangement, String128, TChar, UnitID,
-    UnitInfo,
+    INoteExpressionControllerTrait, IParamValueQueueTrait, IParameterChangesTrait,
+    IProcessContextRequirements, IProcessContextRequirementsTrait, IUnitInfo, IUnitInfoTrait,
+    IoMode, MediaType, NoteExpressionTypeID, NoteExpressionTypeInfo, NoteExpressionValue, ParamID,
+    ParamValue, ParameterInfo, ProcessData, ProcessSetup, ProgramListID, ProgramListInfo,
+    RoutingInfo, SpeakerArrangement, String128, TChar, UnitID, UnitInfo,
 };
 use vst3::Steinberg::{
     int16, int32, kInvalidArgument, kResultOk, tresult, uint32, FIDString, FUnknown, IBStream,
