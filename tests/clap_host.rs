@@ -331,10 +331,7 @@ fn missing_dictionary_passes_the_input_through_source_1() {
 fn capture_learn_and_separate_through_the_host() {
     let dir = case_dir();
     let mix = read_wav(&dir.join("mix.wav"));
-    let stems: Vec<Vec<f32>> = STEMS
-        .iter()
-        .map(|s| read_wav(&dir.join("stems").join(format!("{s}.wav"))))
-        .collect();
+    let stems = read_stems(&dir);
     let block = 512;
     let mut host = Host::new();
     host.activate(2, block);

@@ -59,10 +59,7 @@ fn idle(host: &mut Host, n: usize, ms: u64) {
 fn captures_train_a_separator_that_separates_and_persists() {
     let dir = case_dir();
     let mix = read_wav(&dir.join("mix.wav"));
-    let stems: Vec<Vec<f32>> = STEMS
-        .iter()
-        .map(|s| read_wav(&dir.join("stems").join(format!("{s}.wav"))))
-        .collect();
+    let stems = read_stems(&dir);
     let input = vec![mix.clone(), mix.clone()];
 
     let mut host = Host::new();

@@ -58,6 +58,14 @@ pub fn case_dir() -> PathBuf {
 }
 
 /// A mono wav file as f32.
+/// The ground-truth stems of the case in `dir` (`stems/<name>.wav`), in the order of [`STEMS`].
+pub fn read_stems(dir: &Path) -> Vec<Vec<f32>> {
+    STEMS
+        .iter()
+        .map(|s| read_wav(&dir.join("stems").join(format!("{s}.wav"))))
+        .collect()
+}
+
 pub fn read_wav(path: &Path) -> Vec<f32> {
     let mut r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let spec = r.spec();
