@@ -12,7 +12,7 @@ pub mod plugin;
 pub mod vst3_export;
 
 // The core's modules under their usual names (the plugin and its tests use `crate::dsp`, ...).
-pub use nmf_core::{aligned, dsp, metrics, nmf, separator, simd};
+pub use nmf_core::{aligned, dsp, metrics, nmf, simd, trained};
 
 use plugin::NmfSeparatorClap;
 

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use common::clap::*;
 use common::*;
 use nmf_separator::dsp::engine::{run_offline, Engine};
-use nmf_separator::separator::{realtime::prepare, SeparatorModel};
+use nmf_separator::trained::{realtime::prepare, SeparatorModel};
 
 const BLOCK: usize = 512;
 /// Iterations of every fit (the plain dictionaries and the training). Half the plugin's

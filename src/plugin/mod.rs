@@ -159,7 +159,7 @@
 //! - `rest_export_path`: where to write `rest_templates` as `.npz`; emptied once written.
 //! - `rest_to_capture`: `true` makes `rest_templates` the captured components of their
 //!   source (merged into `dictionary` as a capture is); set back to `false` once done.
-//! - `model`: `null` or a [`SeparatorModel`](crate::separator::SeparatorModel) (serde:
+//! - `model`: `null` or a [`SeparatorModel`](crate::trained::SeparatorModel) (serde:
 //!   `{"dictionary": {...as above}, "spatial": null | [{"bins": [[R11, R22, Re R12, Im
 //!   R12], ...]} per source], "settings": {...}}`), the separator trained from the captures;
 //!   validated when read (a damaged one is refused with the state).
@@ -171,12 +171,12 @@
 //! latest solo capture (both channels in a stereo session, one when they are the same; not
 //! a whole-mix capture nor one learned given the other sources; in memory only). Once two or
 //! more sources hold one and they changed, and `train_separator` is on, it trains a
-//! separator from them ([`crate::separator::train()`] with the learning settings: K per
+//! separator from them ([`crate::trained::train()`] with the learning settings: K per
 //! source, beta, iterations, n_fft; the default pitch shifts; the spatial model in a stereo
 //! session) on the trainer thread, with `Status::training` and `Status::progress`; Cancel
 //! (`Status::cancel`), a new capture or a state load stops it. The plain dictionaries
 //! separate meanwhile. The model is saved as `model`, prepared
-//! ([`crate::separator::realtime::prepare`]) and sent over the dictionary queue like a
+//! ([`crate::trained::realtime::prepare`]) and sent over the dictionary queue like a
 //! dictionary; from then on it is what the trainer prepares in place of `dictionary` while
 //! every source it has is Auto or Captured, none is learned live and the session runs at its
 //! sample rate (`Status::model_in_use`). A new capture drops it (the plain dictionary

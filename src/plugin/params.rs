@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dsp::engine::{EngineParams, MAX_SOURCES};
 use crate::nmf::{Dictionary, SolveRule};
-use crate::separator::SeparatorModel;
+use crate::trained::SeparatorModel;
 
 /// The per-frame activation solver (parameter `solver`).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,7 +171,7 @@ pub struct LearnSettings {
     /// components (fixed) do not explain, so it need not be solo (the fit of `nmfsep learn
     /// --given`). Off by default: a solo clip is best learned whole.
     pub given_known: bool,
-    /// Train a separator ([`crate::separator::train()`]) from the sources' latest solo
+    /// Train a separator ([`crate::trained::train()`]) from the sources' latest solo
     /// captures in the background once two or more sources hold one.
     pub train_separator: bool,
 }
@@ -440,7 +440,7 @@ pub struct SeparatorParams {
     #[persist = "rest_to_capture"]
     pub rest_to_capture: Watched<bool>,
     /// The separator trained from the sources' latest captures
-    /// ([`crate::separator::train()`]; its sources are the "Source N" labels), `null` when
+    /// ([`crate::trained::train()`]; its sources are the "Source N" labels), `null` when
     /// none. Separates in place of `dictionary` while the sources it was trained for are
     /// the known ones (see [`crate::plugin::trainer`]).
     #[persist = "model"]

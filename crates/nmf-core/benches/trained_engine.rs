@@ -18,7 +18,7 @@ use std::time::Instant;
 use ndarray::Array2;
 use nmf_core::dsp::engine::{Engine, EngineParams, MAX_SOURCES};
 use nmf_core::nmf::{Dictionary, SolveRule, SpectrogramKind};
-use nmf_core::separator::{realtime, SeparatorModel, SpatialCovariance};
+use nmf_core::trained::{realtime, SeparatorModel, SpatialCovariance};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 use realfft::num_complex::Complex32;

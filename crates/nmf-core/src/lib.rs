@@ -5,7 +5,7 @@
 //!   online learners, dictionaries and their `.npz` format.
 //! - [`dsp`]: periodic Hann window, STFT, Wiener masks, offline separation, learning, and the
 //!   real-time [`dsp::Engine`].
-//! - [`separator`]: separators trained from one clip per source (augmented dictionaries,
+//! - [`trained`]: separators trained from one clip per source (augmented dictionaries,
 //!   spatial model, model file).
 //! - [`metrics`]: SI-SDR for tests and benchmarks.
 //! - [`simd`]: the CPU instruction set, detected once, and the one dispatch of the hot loops;
@@ -18,5 +18,5 @@ pub mod dsp;
 pub mod fastmath;
 pub mod metrics;
 pub mod nmf;
-pub mod separator;
 pub mod simd;
+pub mod trained;

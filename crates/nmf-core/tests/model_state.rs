@@ -3,7 +3,7 @@
 
 use ndarray::Array2;
 use nmf_core::nmf::{Dictionary, SpectrogramKind};
-use nmf_core::separator::{SeparatorModel, SpatialCovariance};
+use nmf_core::trained::{SeparatorModel, SpatialCovariance};
 
 /// Two sources of 2 templates each at n_fft 512, with spatial covariances (one panned
 /// left, one diffuse).

@@ -5,7 +5,7 @@ use assert_no_alloc::{assert_no_alloc, AllocDisabler};
 use ndarray::Array2;
 use nmf_core::dsp::engine::{run_offline, Engine, EngineParams, MAX_SOURCES};
 use nmf_core::nmf::{Dictionary, SpectrogramKind};
-use nmf_core::separator::{realtime, SeparatorModel, SpatialCovariance};
+use nmf_core::trained::{realtime, SeparatorModel, SpatialCovariance};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 use realfft::num_complex::Complex32;

@@ -9,4 +9,4 @@ pub mod plot;
 pub mod serve;
 
 // The core's modules under their usual names, so `crate::nmf::...` reads as in the core.
-pub use nmf_core::{dsp, nmf, separator};
+pub use nmf_core::{dsp, nmf, trained};

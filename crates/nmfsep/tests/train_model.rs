@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use nmf_core::dsp::engine::{run_offline, Engine, EngineParams};
 use nmf_core::metrics::si_sdr;
 use nmf_core::nmf::Dictionary;
-use nmf_core::separator::{realtime, SeparatorModel};
+use nmf_core::trained::{realtime, SeparatorModel};
 
 fn example(rel: &str) -> PathBuf {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))

@@ -172,7 +172,7 @@ impl Exportable for Dictionary {
     }
 }
 
-impl Exportable for crate::separator::SeparatorModel {
+impl Exportable for crate::trained::SeparatorModel {
     fn save_npz(&self, path: &Path) -> Result<(), crate::nmf::DictionaryError> {
         self.save(path)
     }

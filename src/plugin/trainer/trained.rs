@@ -1,7 +1,7 @@
 //! The trained separator on the trainer thread: every source's latest solo capture is kept;
 //! once two or more sources hold one and the set changed, a separator is trained from them
-//! in the background ([`crate::separator::train()`], the plain dictionaries separating
-//! meanwhile), prepared for the engine ([`crate::separator::realtime::prepare`]) and sent in
+//! in the background ([`crate::trained::train()`], the plain dictionaries separating
+//! meanwhile), prepared for the engine ([`crate::trained::realtime::prepare`]) and sent in
 //! place of the plain dictionary; it is exported on request.
 
 use std::ops::ControlFlow;
@@ -10,7 +10,7 @@ use std::time::Instant;
 use super::*;
 use crate::dsp::engine::assignment_by_labels;
 use crate::nmf::NmfError;
-use crate::separator::{realtime::prepare, train, TrainOptions, TrainProgress, TrainSource};
+use crate::trained::{realtime::prepare, train, TrainOptions, TrainProgress, TrainSource};
 
 /// Longest part of a capture kept for training (its first seconds), s: at most
 /// 2 channels x 15 s x 48 kHz x 4 B = 5.8 MB per source.

@@ -1,5 +1,5 @@
 //! `nmfsep separate MIX --model MODEL.npz`: separation with a trained separator file
-//! ([`crate::separator::SeparatorModel`]; a plain dictionary file works too), offline or
+//! ([`crate::trained::SeparatorModel`]; a plain dictionary file works too), offline or
 //! through the plugin's engine with `--realtime`.
 
 use std::path::Path;
@@ -12,7 +12,7 @@ use super::output::StagedDir;
 use super::SeparateArgs;
 use crate::audio::write_wav_f32;
 use crate::dsp::engine::{run_offline, MAX_SOURCES};
-use crate::separator::{self, ModelSeparateOptions, SeparatorModel};
+use crate::trained::{self, ModelSeparateOptions, SeparatorModel};
 
 /// Runs `separate --model FILE` (the model file at `path`).
 ///
@@ -49,7 +49,7 @@ pub fn separate_model(a: &SeparateArgs, path: &Path) -> Result<()> {
         let iterations = a
             .iterations
             .unwrap_or(crate::nmf::SolveRule::DEFAULT_ITERATIONS);
-        let prepared = separator::realtime::prepare(&model, audio.n_channels())?;
+        let prepared = trained::realtime::prepare(&model, audio.n_channels())?;
         let mut engine = realtime_engine(a, &audio, prepared, iterations);
         let (_, buses) = run_offline(&mut engine, &audio.channels, a.block);
         let mode = format!(
@@ -63,8 +63,7 @@ pub fn separate_model(a: &SeparateArgs, path: &Path) -> Result<()> {
             iterations: a.iterations.unwrap_or(200),
             spatial: true,
         };
-        let sep =
-            separator::separate_with_model(&audio.channels, audio.sample_rate, &model, &opts)?;
+        let sep = trained::separate_with_model(&audio.channels, audio.sample_rate, &model, &opts)?;
         (sep.sources, sep.audio, "offline".to_string())
     };
     for (name, chans) in names.iter().zip(&outputs) {

@@ -1,4 +1,4 @@
-//! `nmfsep train`: a separator from one clip per source ([`crate::separator`]).
+//! `nmfsep train`: a separator from one clip per source ([`crate::trained`]).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -13,7 +13,7 @@ use super::output::StagedFile;
 use super::{FitArgs, StftArgs};
 use crate::dsp::Stft;
 use crate::nmf::{FitOptions, SpectrogramKind};
-use crate::separator::{self, TrainOptions, TrainSource};
+use crate::trained::{self, TrainOptions, TrainSource};
 
 /// `nmfsep train`.
 #[derive(Args, Debug)]
@@ -47,7 +47,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub no_spatial: bool,
     /// Diffuse floor of the spatial model (0 = none).
-    #[arg(long, default_value_t = separator::DEFAULT_DIFFUSE_FLOOR, value_parser = limits::non_negative)]
+    #[arg(long, default_value_t = trained::DEFAULT_DIFFUSE_FLOOR, value_parser = limits::non_negative)]
     pub diffuse_floor: f32,
     /// Exponent p of the Wiener masks where the spatial model is not used.
     #[arg(long, default_value_t = 2.0)]
@@ -173,7 +173,7 @@ pub fn train(a: &TrainArgs) -> Result<()> {
     // Each source runs up to two fits (alone, then augmented).
     let total = 2 * a.fit.iterations * sources.len();
     let model = with_progress(total, |observer| {
-        separator::train(&sources, sample_rate, &stft, &opts, &mut |p| {
+        trained::train(&sources, sample_rate, &stft, &opts, &mut |p| {
             observer(crate::nmf::Progress {
                 iteration: 2 * p.source * a.fit.iterations + p.fit.iteration,
                 ..p.fit
@@ -188,7 +188,7 @@ pub fn train(a: &TrainArgs) -> Result<()> {
             .map_or_else(|| "given".to_string(), |t| format!("{t:.3}"));
         let shifts = if s.shifts.is_empty() {
             match s.pitch_share {
-                Some(p) if p >= nmf_core::separator::pitch::ONE_PITCH_SHARE => {
+                Some(p) if p >= nmf_core::trained::pitch::ONE_PITCH_SHARE => {
                     format!("one pitch (share {p:.2}), not augmented")
                 }
                 _ => "not augmented".to_string(),

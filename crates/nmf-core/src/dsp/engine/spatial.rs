@@ -1,5 +1,5 @@
 //! The multichannel Wiener filter of a trained separator in the engine
-//! ([`crate::separator::spatial`]): for a stereo stream, every source's stereo estimate per
+//! ([`crate::trained::spatial`]): for a stereo stream, every source's stereo estimate per
 //! bin is `C_j Sigma^-1 x` from its NMF power and spatial covariance, instead of one real
 //! mask applied to both channels. Prepared off the audio thread; [`SpatialFrame::filter`]
 //! does not allocate.
@@ -7,9 +7,9 @@
 use rustfft::num_complex::Complex32;
 
 use super::MAX_SOURCES;
-use crate::separator::apply::source_power;
-use crate::separator::spatial::{mean_magnitude_gain, wiener_bin, Hermitian2};
-use crate::separator::SpatialCovariance;
+use crate::trained::apply::source_power;
+use crate::trained::spatial::{mean_magnitude_gain, wiener_bin, Hermitian2};
+use crate::trained::SpatialCovariance;
 
 /// Per source bus: floored covariances and magnitude gains per bin, and the spectrum of its
 /// stereo estimate as one complex FFT input (`Y0 + i Y1`, n_fft).
