@@ -19,7 +19,8 @@
 //!   exactly as clicks would (begin/set/end gestures on `capture_target` and `capture` via the
 //!   editor's `GuiContext`): it names Source 1 "Tone" and Source 2 "Hats" (persisted field
 //!   `source_labels`), captures Source 1 during the tone section, waits for the trainer,
-//!   captures Source 2 during the hats section, and leaves the mix running.
+//!   captures Source 2 during the hats section, waits for the separator trained from the two
+//!   captures (when "Train from the captures" is on, the default), and leaves the mix running.
 //!
 //! With `NMF_SEPARATOR_DEMO=live` the autopilot captures only Source 1: Source 2 is then
 //! learned live (the hats), and it waits for three refits of the live rest before it prints
@@ -285,11 +286,28 @@ fn autopilot(
         return;
     }
     target(CaptureTarget::Source2);
-    wait_until(TONE_END_S + 0.3);
+    // The hats section, or the same section of a later loop when learning Source 1 outlasted
+    // it (a loaded machine): the capture always holds the whole section.
+    let mut start = TONE_END_S + 0.3;
+    while now_s() > start {
+        start += LOOP_S;
+    }
+    wait_until(start);
     press(&params.capture, true);
-    wait_until(HATS_END_S - 0.3);
+    wait_until(start + (HATS_END_S - 0.3) - (TONE_END_S + 0.3));
     press(&params.capture, false);
     wait_learned(learned + 2);
+    // With "Train from the captures" on (the default), two sources captured alone start the
+    // training of a separator: wait for it too, so the editor shows the finished model.
+    if params.learn.lock().train_separator {
+        while status.models_trained.load(Ordering::Acquire) < 1 {
+            let message = status.message();
+            if message.contains("failed") || message.contains("cancel") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
     eprintln!("autopilot: both captures learned");
 }
 
