@@ -2,63 +2,35 @@
 //! result within float rounding (learn) or to the bit (separate: with the dictionary fixed
 //! nothing is summed across threads), and a bad count is refused before any work.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use std::path::{Path, PathBuf};
+
+use common::*;
 use nmf_core::nmf::Dictionary;
 
-fn example(rel: &str) -> PathBuf {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-        .join("examples/piano_bass")
-        .join(rel)
-}
-
-fn nmfsep(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nmfsep"))
-        .args(args)
-        .output()
-        .expect("run nmfsep")
-}
-
-fn ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "nmfsep failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-}
-
-fn learn(dir: &Path, source: &str, threads: &str) -> PathBuf {
+fn learn_threads(dir: &Path, source: &str, threads: &str) -> PathBuf {
     let out = dir.join(format!("{source}-{threads}.npz"));
-    let train = example(&format!("train/{source}.wav"));
-    ok(&nmfsep(&[
-        "learn",
-        &train.display().to_string(),
-        "-k",
-        "12",
-        "--iterations",
-        "100",
-        "--threads",
-        threads,
-        "-o",
-        &out.display().to_string(),
-    ]));
-    out
+    learn_to(
+        &out,
+        source,
+        &["-k", "12", "--iterations", "100", "--threads", threads],
+    )
 }
 
+/// The samples of a 32-bit float WAV file, channel after channel.
 fn samples(path: &Path) -> Vec<f32> {
-    let mut r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-    assert_eq!(r.spec().sample_format, hound::SampleFormat::Float);
-    r.samples::<f32>().map(Result::unwrap).collect()
+    let (spec, chans) = read_wav(path);
+    assert_eq!(spec.sample_format, hound::SampleFormat::Float);
+    chans.concat()
 }
 
 #[test]
 fn two_threads_match_one() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let w1 = Dictionary::load(&learn(d, "piano", "1")).unwrap().w;
-    let w2 = Dictionary::load(&learn(d, "piano", "2")).unwrap().w;
+    let w1 = Dictionary::load(&learn_threads(d, "piano", "1")).unwrap().w;
+    let w2 = Dictionary::load(&learn_threads(d, "piano", "2")).unwrap().w;
     let scale = w1.iter().fold(0.0f32, |m, x| m.max(x.abs()));
     let diff = w1
         .iter()
@@ -70,7 +42,7 @@ fn two_threads_match_one() {
         diff / scale
     );
 
-    let bass = learn(d, "bass", "1");
+    let bass = learn_threads(d, "bass", "1");
     let piano = d.join("piano-1.npz");
     let mix = example("mix.wav").display().to_string();
     for t in ["1", "2"] {

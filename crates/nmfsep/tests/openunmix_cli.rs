@@ -1,20 +1,15 @@
 //! `nmfsep separate --model DIR` end to end on the Open-Unmix fixture model.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use std::path::{Path, PathBuf};
+
+use common::nmfsep;
 use ndarray::{Array2, Array3};
 use ndarray_npy::read_npy;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/openunmix")
-}
-
-fn nmfsep(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nmfsep"))
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 fn mix() -> Vec<Vec<f32>> {

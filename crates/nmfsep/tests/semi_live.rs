@@ -6,32 +6,13 @@
 //! the same excerpts. Thresholds: measured values (in each test's
 //! doc) less about 0.5 dB. The outputs must add up to the input and be the same on every run.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use std::path::{Path, PathBuf};
+
+use common::{example_in as example, run_ok as nmfsep};
 use nmf_core::metrics::si_sdr;
 use nmfsep::audio::read_audio;
-
-fn example(case: &str, rel: &str) -> PathBuf {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-        .join("examples")
-        .join(case)
-        .join(rel)
-}
-
-fn nmfsep(args: &[String]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_nmfsep"))
-        .args(args)
-        .output()
-        .expect("run nmfsep");
-    assert!(
-        out.status.success(),
-        "nmfsep failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    out
-}
 
 fn mono(path: &Path) -> Vec<f32> {
     read_audio(path)

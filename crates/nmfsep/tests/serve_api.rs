@@ -2,14 +2,15 @@
 //! (stems scored against `nmfsep separate` with dictionaries learned by `nmfsep learn`),
 //! every refused input, and the token rule.
 
-mod serve_support;
+mod common;
 
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use nmfsep::audio::read_audio;
-use serve_support::{example, sdr, Form, Server, EXE};
+use common::example;
+use common::serve::{sdr, Form, Server, EXE};
 
 fn run_cli(args: &[&std::ffi::OsStr]) {
     let out = Command::new(EXE).args(args).output().unwrap();
@@ -262,7 +263,7 @@ fn refuses_bad_input_and_leaves_nothing() {
 
     // Silence: 400.
     let silent = tmp.path().join("silent.wav");
-    serve_support::write_wav(&silent, 44100, &[vec![0.0; 44100]]);
+    common::write_wav(&silent, 44100, &[vec![0.0; 44100]]);
     server
         .post_form(
             "/api/dictionaries",
@@ -428,7 +429,7 @@ fn cancel_stops_a_running_job() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let long = tmp.path().join("long.wav");
-    serve_support::long_mixture(&long, 12);
+    common::serve::long_mixture(&long, 12);
     let server = Server::start(&data, &["--workers", "1"]);
     let piano = server.learn("piano", &example("train/piano.wav"));
     let submit = || {

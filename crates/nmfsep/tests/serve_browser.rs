@@ -6,7 +6,7 @@
 //! `chromedriver` is not installed. With `NMFSEP_SCREENSHOT=FILE.png` the finished page is
 //! saved there (`docs/serve.png` is made that way).
 
-mod serve_support;
+mod common;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use fantoccini::key::Key;
 use fantoccini::{ClientBuilder, Locator};
-use serve_support::{example, Server};
+use common::example;
+use common::serve::Server;
 
 fn find_in_path(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {

@@ -2,11 +2,12 @@
 //! folder: every finished job is still listed with its stems, the interrupted one ends
 //! `failed` with a reason, and its separation process died with the server.
 
-mod serve_support;
+mod common;
 
 use std::time::{Duration, Instant};
 
-use serve_support::{example, long_mixture, Form, Server};
+use common::example;
+use common::serve::{long_mixture, Form, Server};
 
 /// Processes whose command line mentions `needle`.
 fn processes_mentioning(needle: &str) -> Vec<u32> {
@@ -33,7 +34,7 @@ fn sigkill_mid_job_then_restart() {
 
     let mut server = Server::start(&data, &["--workers", "1"]);
     // One server per data folder: a second one is refused with a clear message.
-    let second = std::process::Command::new(serve_support::EXE)
+    let second = std::process::Command::new(common::serve::EXE)
         .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
         .arg(&data)
         .output()

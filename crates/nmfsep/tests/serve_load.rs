@@ -6,12 +6,13 @@
 //!
 //! `cargo test -p nmfsep --test serve_load -- --ignored --nocapture`
 
-mod serve_support;
+mod common;
 
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
-use serve_support::{example, Form, Server};
+use common::example;
+use common::serve::{Form, Server};
 
 /// Resident set of process `pid` now and its peak (VmRSS, VmHWM), KiB.
 fn rss_kib(pid: u32) -> Option<(u64, u64)> {

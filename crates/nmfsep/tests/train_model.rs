@@ -2,66 +2,24 @@
 //! the real-time path against the engine driven directly, the spatial model on a stereo
 //! version of the example, and the quality of augmented dictionaries.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use std::path::Path;
+
+use common::{example, read_wav as read_wav_spec, run_ok as nmfsep};
 use nmf_core::dsp::engine::{run_offline, Engine, EngineParams};
 use nmf_core::metrics::si_sdr;
 use nmf_core::nmf::Dictionary;
 use nmf_core::trained::{realtime, SeparatorModel};
 
-fn example(rel: &str) -> PathBuf {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-        .join("examples/piano_bass")
-        .join(rel)
-}
-
-fn nmfsep<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_nmfsep"))
-        .args(args)
-        .output()
-        .expect("run nmfsep");
-    assert!(
-        out.status.success(),
-        "nmfsep failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    out
-}
-
+/// `channels[channel][sample]` of a WAV file.
 fn read_wav(path: &Path) -> Vec<Vec<f32>> {
-    let mut r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-    let spec = r.spec();
-    let n = spec.channels as usize;
-    let flat: Vec<f32> = match spec.sample_format {
-        hound::SampleFormat::Float => r.samples::<f32>().map(Result::unwrap).collect(),
-        hound::SampleFormat::Int => {
-            let scale = (1u64 << (spec.bits_per_sample - 1)) as f32;
-            r.samples::<i32>()
-                .map(|s| s.unwrap() as f32 / scale)
-                .collect()
-        }
-    };
-    (0..n)
-        .map(|c| flat.iter().skip(c).step_by(n).copied().collect())
-        .collect()
+    read_wav_spec(path).1
 }
 
+/// A 32-bit float WAV file at the example's rate, 44.1 kHz.
 fn write_wav(path: &Path, chans: &[Vec<f32>]) {
-    let spec = hound::WavSpec {
-        channels: chans.len() as u16,
-        sample_rate: 44_100,
-        bits_per_sample: 32,
-        sample_format: hound::SampleFormat::Float,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for i in 0..chans[0].len() {
-        for c in chans {
-            w.write_sample(c[i]).unwrap();
-        }
-    }
-    w.finalize().unwrap();
+    common::write_wav(path, 44_100, chans)
 }
 
 /// The example's mono signal `rel`, panned with gains `(left, right)`, cut to `len` samples.

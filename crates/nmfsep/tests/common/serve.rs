@@ -1,20 +1,14 @@
 //! Shared by the `serve*` tests: the real `nmfsep serve` process on a free loopback port
 //! with a temporary data folder, a small HTTP client, multipart bodies and SDR.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub const EXE: &str = env!("CARGO_BIN_EXE_nmfsep");
+use super::{example, write_wav};
 
-/// The repository's example case (in the repository, so CI has it).
-pub fn example(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples/piano_bass")
-        .join(rel)
-}
+pub const EXE: &str = env!("CARGO_BIN_EXE_nmfsep");
 
 /// A running server; killed (SIGKILL) when dropped.
 pub struct Server {
@@ -286,11 +280,6 @@ pub fn sdr(reference: &[Vec<f32>], estimate: &[Vec<f32>]) -> f64 {
         }
     }
     10.0 * (num / den.max(1e-20)).log10()
-}
-
-/// Writes `audio` as a 32-bit float WAV.
-pub fn write_wav(path: &Path, rate: u32, channels: &[Vec<f32>]) {
-    nmfsep::audio::write_wav_f32(path, rate, channels).unwrap();
 }
 
 /// The example mixture repeated `times` times, as a WAV at `path` (a long job).
