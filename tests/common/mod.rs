@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod clap;
+pub mod plugin;
+pub mod vst3;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
