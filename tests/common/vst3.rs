@@ -67,7 +67,6 @@ pub fn vst3_library() -> PathBuf {
         .unwrap_or_else(|| panic!("no .so in {}", dir.display()))
 }
 
-
 /// A memory `IBStream` (for `setState`/`getState`).
 pub struct Stream {
     data: RefCell<Vec<u8>>,

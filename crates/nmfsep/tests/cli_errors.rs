@@ -471,7 +471,10 @@ fn messages_a_new_user_meets() {
     std::fs::write(&text, "not audio at all").unwrap();
     for (file, says) in [
         (&empty, "is an empty file"),
-        (&text, "is not an audio file this tool reads (WAV, FLAC, MP3, Ogg Vorbis)"),
+        (
+            &text,
+            "is not an audio file this tool reads (WAV, FLAC, MP3, Ogg Vorbis)",
+        ),
     ] {
         let msg = fails(d, &["learn".into(), s(file), "-o".into(), npz.clone()], 1);
         assert!(msg.contains(says), "{msg}");
@@ -487,16 +490,7 @@ fn messages_a_new_user_meets() {
     assert!(msg.contains("hop 2048 must divide n_fft 2048"), "{msg}");
     assert!(!msg.contains("1..=4096"), "{msg}");
 
-    let out = run_ok(&[
-        "learn",
-        &bass,
-        "-k",
-        "1",
-        "--iterations",
-        "5",
-        "-o",
-        &npz,
-    ]);
+    let out = run_ok(&["learn", &bass, "-k", "1", "--iterations", "5", "-o", &npz]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.starts_with("learned 1 component "), "{stdout}");
 
@@ -514,7 +508,13 @@ fn messages_a_new_user_meets() {
     // And it is so: no --source and no --rest is a usage error.
     let msg = fails(
         d,
-        &["separate", &s(&example("mix.wav")), "-o", &s(&d.join("out"))].map(String::from),
+        &[
+            "separate",
+            &s(&example("mix.wav")),
+            "-o",
+            &s(&d.join("out")),
+        ]
+        .map(String::from),
         2,
     );
     assert!(msg.contains("--source"), "{msg}");

@@ -8,9 +8,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use nmfsep::audio::read_audio;
 use common::example;
 use common::serve::{sdr, Form, Server, EXE};
+use nmfsep::audio::read_audio;
 
 fn run_cli(args: &[&std::ffi::OsStr]) {
     let out = Command::new(EXE).args(args).output().unwrap();

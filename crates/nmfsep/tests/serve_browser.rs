@@ -13,10 +13,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::key::Key;
-use fantoccini::{ClientBuilder, Locator};
 use common::example;
 use common::serve::Server;
+use fantoccini::key::Key;
+use fantoccini::{ClientBuilder, Locator};
 
 fn find_in_path(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
