@@ -4,21 +4,14 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::plugin::*;
-use ndarray::Array2;
 use nice_plug::params::Params;
-use nmf_separator::dsp::engine::{process_in_blocks, Engine, PreparedDictionary, MAX_SOURCES};
-use nmf_separator::nmf::{Dictionary, SpectrogramKind};
-use nmf_separator::plugin::params::{
-    default_assignment, CaptureTarget, LearnSettings, SeparatorParams,
-};
-use nmf_separator::plugin::status::Status;
-use nmf_separator::plugin::trainer::{self, merge_learned};
+use nmf_separator::dsp::engine::MAX_SOURCES;
+use nmf_separator::nmf::Dictionary;
+use nmf_separator::plugin::params::{CaptureTarget, LearnSettings, SeparatorParams};
 
 /// The allocation checker. With the `assert_process_allocs` feature nice-plug installs this
 /// same allocator itself (and a second one would not link).

@@ -6,19 +6,13 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::plugin::*;
-use ndarray::Array2;
 use nice_plug::params::Params;
-use nmf_separator::dsp::engine::{process_in_blocks, Engine, PreparedDictionary, MAX_SOURCES};
-use nmf_separator::nmf::{Dictionary, SpectrogramKind};
-use nmf_separator::plugin::params::{
-    default_assignment, CaptureTarget, LearnSettings, SeparatorParams,
-};
-use nmf_separator::plugin::status::Status;
-use nmf_separator::plugin::trainer::{self, merge_learned};
+use nmf_separator::nmf::Dictionary;
+use nmf_separator::plugin::params::{default_assignment, CaptureTarget, SeparatorParams};
+use nmf_separator::plugin::trainer::merge_learned;
 
 /// The allocation checker. With the `assert_process_allocs` feature nice-plug installs this
 /// same allocator itself (and a second one would not link).
@@ -315,16 +309,6 @@ fn parameter_text_round_trips() {
                 }
             }
         }
-    }
-}
-
-/// Sets a parameter as a host would (the test has no host; nice-plug's wrappers call this).
-fn set_param<P: nice_plug::prelude::Param>(p: &P, v: P::Plain) {
-    // SAFETY: the pointer is to a parameter of params that outlive this call; a parameter's
-    // value is an atomic, read by the audio side and the live worker thread.
-    unsafe {
-        p.as_ptr()
-            ._internal_set_normalized_value(p.preview_normalized(v));
     }
 }
 

@@ -162,3 +162,13 @@ impl Harness {
 pub fn energy(x: &[f32]) -> f64 {
     x.iter().map(|&v| (v as f64).powi(2)).sum()
 }
+
+/// Sets a parameter as a host would (the test has no host; nice-plug's wrappers call this).
+pub fn set_param<P: nice_plug::prelude::Param>(p: &P, v: P::Plain) {
+    // SAFETY: the pointer is to a parameter of params that outlive this call; a parameter's
+    // value is an atomic, read by the audio side and the live worker thread.
+    unsafe {
+        p.as_ptr()
+            ._internal_set_normalized_value(p.preview_normalized(v));
+    }
+}
