@@ -12,6 +12,7 @@ offline and with `--realtime` (the plugin's engine, nmfsep's default solver):
            clips), `separate --model`
   aug      `nmfsep train --no-spatial` (augmentation alone)
   spatial  `nmfsep train --shifts none` (spatial model alone)
+  disc     `nmfsep train --discriminative` (with discriminative reconstruction templates)
 On mono cases `trained` is the augmentation alone, so `aug` and `spatial` run on stereo
 cases only.
 With --holdout, each case is replaced by one made from its train clips only: every source's
@@ -37,6 +38,7 @@ CONFIGS = {
     "trained": [],
     "aug": ["--no-spatial"],
     "spatial": ["--shifts", "none"],
+    "disc": ["--discriminative"],
 }
 
 

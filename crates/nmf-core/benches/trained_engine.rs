@@ -1,9 +1,11 @@
 //! Real-time engine throughput with a trained separator against plain NMF, in one run: stereo
-//! 48 kHz, n_fft 2048, hop 512, 4 sources of 16 templates each (K = 64, the size `nmfsep
-//! train` makes for 4 sources), host blocks of 512 samples, 30 s of noise. Three engines,
-//! interleaved, best of `ENGINE_ROUNDS` runs (default 5):
+//! 48 kHz, n_fft 2048, hop 512, 4 sources of 32 templates each (K = 128, the size `nmfsep
+//! train` makes for 4 tonal sources with its defaults: twice K 16 per augmented source), host
+//! blocks of 512 samples, 30 s of noise. Four engines, interleaved, best of `ENGINE_ROUNDS`
+//! runs (default 5):
 //! - `plain`: the dictionary alone (one Wiener mask per source for both channels);
 //! - `trained`: the same dictionary with a spatial model (the multichannel Wiener filter);
+//! - `trained + W~`: also with discriminative reconstruction templates (`--discriminative`);
 //! - `trained, mono input`: the trained model on a mono engine (masks; the spatial model is
 //!   not used), for reference.
 //!
@@ -24,7 +26,7 @@ use rand_pcg::Pcg64;
 use realfft::num_complex::Complex32;
 
 fn model(rng: &mut Pcg64, spatial: bool) -> SeparatorModel {
-    let (n_fft, k) = (2048, 64);
+    let (n_fft, k) = (2048, 128);
     let bins = n_fft / 2 + 1;
     let dict = Dictionary {
         w: Array2::from_shape_simple_fn((bins, k), || rng.gen::<f32>() + 0.01),
@@ -33,7 +35,7 @@ fn model(rng: &mut Pcg64, spatial: bool) -> SeparatorModel {
         hop: 512,
         beta: 1.0,
         spectrogram: SpectrogramKind::Magnitude,
-        labels: (0..k).map(|i| format!("s{}", i / 16)).collect(),
+        labels: (0..k).map(|i| format!("s{}", i / 32)).collect(),
     };
     let mut m = SeparatorModel::from_dictionary(dict);
     if spatial {
@@ -102,31 +104,36 @@ fn main() {
         .map(|_| (0..len).map(|_| rng.gen::<f32>() - 0.5).collect())
         .collect();
     let mono = vec![stereo[0].clone()];
-    let mut engines: Vec<(&str, Engine, &[Vec<f32>])> = vec![
-        ("plain", Engine::new(sr, 2), &stereo),
-        ("trained", Engine::new(sr, 2), &stereo),
-        ("trained, mono input", Engine::new(sr, 1), &mono),
+    let mut discriminative = trained.clone();
+    discriminative.reconstruction = Some(plain.dictionary.w.mapv(|w| w * rng.gen::<f32>()));
+    let mut engines: Vec<(&str, Engine, &[Vec<f32>], &SeparatorModel)> = vec![
+        ("plain", Engine::new(sr, 2), &stereo, &plain),
+        ("trained", Engine::new(sr, 2), &stereo, &trained),
+        ("trained + W~", Engine::new(sr, 2), &stereo, &discriminative),
+        ("trained, mono input", Engine::new(sr, 1), &mono, &trained),
     ];
-    for (i, (_, e, input)) in engines.iter_mut().enumerate() {
-        let m = if i == 0 { &plain } else { &trained };
+    for (_, e, input, m) in engines.iter_mut() {
         let prepared = realtime::prepare(m, input.len()).expect("valid model");
-        assert_eq!(prepared.has_spatial(), i == 1);
+        assert_eq!(
+            prepared.has_spatial(),
+            input.len() == 2 && m.spatial.is_some()
+        );
         e.set_dictionary(Some(Box::new(prepared)));
         e.set_params(&params);
     }
     let mut best = vec![f64::INFINITY; engines.len()];
     for _ in 0..rounds {
-        for (b, (_, e, input)) in best.iter_mut().zip(engines.iter_mut()) {
+        for (b, (_, e, input, _)) in best.iter_mut().zip(engines.iter_mut()) {
             e.reset();
             *b = b.min(run(e, input, block));
         }
     }
     println!(
-        "engine, stereo {sr} Hz, n_fft 2048, hop 512, K 64 over 4 sources, blocks of {block}, \
+        "engine, stereo {sr} Hz, n_fft 2048, hop 512, K 128 over 4 sources, blocks of {block}, \
          {} iterations per frame ({} without early exit), {seconds} s, best of {rounds}:",
         params.iterations, params.solve_rule
     );
-    for (b, (name, _, _)) in best.iter().zip(&engines) {
+    for (b, (name, _, _, _)) in best.iter().zip(&engines) {
         println!(
             "  {name:<20} {:>7.1}x real time, {:.2}x the time of plain",
             seconds as f64 / b,

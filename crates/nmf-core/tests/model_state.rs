@@ -5,8 +5,8 @@ use ndarray::Array2;
 use nmf_core::nmf::{Dictionary, SpectrogramKind};
 use nmf_core::trained::{SeparatorModel, SpatialCovariance};
 
-/// Two sources of 2 templates each at n_fft 512, with spatial covariances (one panned
-/// left, one diffuse).
+/// Two sources of 2 templates each at n_fft 512, with reconstruction templates and spatial
+/// covariances (one panned left, one diffuse).
 fn model() -> SeparatorModel {
     let bins = 257;
     let dict = Dictionary {
@@ -20,7 +20,9 @@ fn model() -> SeparatorModel {
             .map(String::from)
             .to_vec(),
     };
+    let reconstruction = dict.w.mapv(|w| 0.5 * w + 0.01);
     let mut m = SeparatorModel::from_dictionary(dict);
+    m.reconstruction = Some(reconstruction);
     m.spatial = Some(vec![
         SpatialCovariance {
             bins: vec![[0.8, 0.2, 0.3, 0.1]; bins],
@@ -51,7 +53,14 @@ fn a_sound_model_round_trips_through_serde() {
 fn a_damaged_model_is_refused() {
     let good = serde_json::to_value(model()).unwrap();
     assert!(parse(&good).is_ok());
-    let damaged: [Damage; 5] = [
+    let damaged: [Damage; 7] = [
+        ("reconstruction templates of another shape", |j| {
+            j["reconstruction"]["cols"] = 2.into();
+            j["reconstruction"]["rows"] = 514.into();
+        }),
+        ("negative reconstruction templates", |j| {
+            j["reconstruction"]["data"][7] = (-1.0).into()
+        }),
         ("sources differ from the labels", |j| {
             j["settings"]["sources"][1]["name"] = "Drums".into()
         }),

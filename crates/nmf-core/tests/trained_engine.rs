@@ -1,5 +1,6 @@
-//! The real-time engine with a trained separator's spatial model: no allocation in
-//! `process()`, the sources add up to the delayed input, and a model file round-trips.
+//! The real-time engine with a trained separator's spatial model and reconstruction
+//! templates: no allocation in `process()`, the sources add up to the delayed input, the
+//! templates change the masks (and equal ones change nothing), and a model file round-trips.
 
 use assert_no_alloc::{assert_no_alloc, AllocDisabler};
 use ndarray::Array2;
@@ -13,7 +14,8 @@ use realfft::num_complex::Complex32;
 #[global_allocator]
 static ALLOCATOR: AllocDisabler = AllocDisabler;
 
-/// A model of 4 sources with random templates and random (full-rank) spatial covariances.
+/// A model of 4 sources with random templates, random reconstruction templates and random
+/// (full-rank) spatial covariances.
 fn random_model(seed: u64) -> SeparatorModel {
     let mut rng = Pcg64::seed_from_u64(seed);
     let (n_fft, k) = (2048, 24);
@@ -27,7 +29,9 @@ fn random_model(seed: u64) -> SeparatorModel {
         spectrogram: SpectrogramKind::Magnitude,
         labels: (0..k).map(|i| format!("s{}", i / 6)).collect(),
     };
+    let reconstruction = dict.w.mapv(|w| w * (0.5 + rng.gen::<f32>()));
     let mut model = SeparatorModel::from_dictionary(dict);
+    model.reconstruction = Some(reconstruction);
     model.spatial = Some(
         (0..4)
             .map(|_| {
@@ -60,6 +64,7 @@ fn spatial_processing_does_not_allocate() {
     let mut e = Engine::new(44_100.0, 2);
     e.set_dictionary(Some(Box::new(realtime::prepare(&model, 2).unwrap())));
     assert!(e.dictionary().unwrap().has_spatial());
+    assert!(e.dictionary().unwrap().has_reconstruction());
     let mut main = noise(4096, 2);
     let mut src = vec![vec![vec![0.0f32; 4096]; 2]; MAX_SOURCES];
     let mut m: Vec<&mut [f32]> = main.iter_mut().map(|c| c.as_mut_slice()).collect();
@@ -120,4 +125,55 @@ fn model_file_round_trips_and_plain_dictionaries_load() {
     assert_eq!(loaded.dictionary, model.dictionary);
     assert!(loaded.spatial.is_none());
     assert_eq!(loaded.source_names(), ["s0", "s1", "s2", "s3"]);
+}
+
+/// Reconstruction templates equal to the dictionary change nothing (bit for bit); other
+/// ones change the buses, which still add up to the input, mono and stereo.
+#[test]
+fn reconstruction_templates_shape_the_masks() {
+    let x = noise(20_000, 8);
+    let run = |model: &SeparatorModel, channels: usize| {
+        let mut e = Engine::new(44_100.0, channels);
+        e.set_dictionary(Some(Box::new(realtime::prepare(model, channels).unwrap())));
+        e.set_params(&EngineParams::default());
+        run_offline(&mut e, &x[..channels], 256).1
+    };
+    let mut model = random_model(9);
+    for channels in [1, 2] {
+        let trained = run(&model, channels);
+        model.reconstruction = Some(model.dictionary.w.clone());
+        let same = run(&model, channels);
+        model.reconstruction = None;
+        let plain = run(&model, channels);
+        assert_eq!(same, plain, "{channels} ch: W~ = W must change nothing");
+        let diff = trained
+            .iter()
+            .zip(&plain)
+            .flat_map(|(a, b)| a.iter().zip(b))
+            .flat_map(|(a, b)| a.iter().zip(b))
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            diff > 1e-3,
+            "{channels} ch: the templates changed nothing ({diff})"
+        );
+        for c in 0..channels {
+            let err = (0..x[c].len())
+                .map(|i| (trained.iter().map(|b| b[c][i]).sum::<f32>() - x[c][i]).abs())
+                .fold(0.0f32, f32::max);
+            assert!(err < 1e-4, "{channels} ch, channel {c}: {err}");
+        }
+        model = random_model(9);
+    }
+}
+
+#[test]
+fn reconstruction_templates_of_another_shape_are_refused() {
+    let mut model = random_model(10);
+    model.reconstruction = Some(Array2::ones((3, 3)));
+    assert!(model.validate().is_err());
+    assert!(realtime::prepare(&model, 2).is_err());
+    let mut model = random_model(10);
+    model.reconstruction.as_mut().unwrap()[[4, 2]] = f32::NAN;
+    assert!(model.validate().is_err());
 }

@@ -10,7 +10,9 @@ use std::time::Instant;
 use super::*;
 use crate::dsp::engine::assignment_by_labels;
 use crate::nmf::NmfError;
-use crate::trained::{realtime::prepare, train, TrainOptions, TrainProgress, TrainSource};
+use crate::trained::{
+    realtime::prepare, train, TrainOptions, TrainProgress, TrainSource, TrainStage,
+};
 
 /// Longest part of a capture kept for training (its first seconds), s: at most
 /// 2 channels x 15 s x 48 kHz x 4 B = 5.8 MB per source.
@@ -74,7 +76,8 @@ fn for_training(mut channels: Vec<Vec<f32>>, max_frames: usize) -> Vec<Vec<f32>>
 }
 
 /// The fraction done of a training from its progress reports: every source runs up to two
-/// fits (alone, then augmented), told apart by the iteration count starting again.
+/// fits (alone, then augmented), told apart by the iteration count starting again; then the
+/// discriminative stage counts as one more fit.
 struct Fraction {
     source: usize,
     iteration: usize,
@@ -83,14 +86,18 @@ struct Fraction {
 
 impl Fraction {
     fn update(&mut self, p: &TrainProgress) -> f32 {
+        let within = p.fit.iteration as f32 / p.fit.max_iter.max(1) as f32;
+        let parts = (2 * p.n_sources.max(1) + 1) as f32;
+        if p.stage == TrainStage::Discriminative {
+            return (parts - 1.0 + within.min(1.0)) / parts;
+        }
         if p.source != self.source {
             (self.source, self.fit) = (p.source, 0);
         } else if p.fit.iteration < self.iteration {
             self.fit = (self.fit + 1).min(1);
         }
         self.iteration = p.fit.iteration;
-        let within = p.fit.iteration as f32 / p.fit.max_iter.max(1) as f32;
-        ((2 * p.source + self.fit) as f32 + within.min(1.0)) / (2 * p.n_sources.max(1)) as f32
+        ((2 * p.source + self.fit) as f32 + within.min(1.0)) / parts
     }
 }
 

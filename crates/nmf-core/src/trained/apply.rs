@@ -1,7 +1,8 @@
 //! Offline separation with a trained separator: the activations fitted on the mean of the
 //! channels' spectrograms (as [`crate::dsp::separate()`]), then, for a stereo input and a
 //! model with a spatial part, the multichannel Wiener filter ([`super::spatial`]); otherwise
-//! the Wiener masks of the plain separation.
+//! the Wiener masks of the plain separation. The source models of both are built from the
+//! model's mask templates ([`SeparatorModel::mask_templates`]).
 
 use ndarray::Array2;
 use realfft::num_complex::Complex32;
@@ -74,7 +75,7 @@ pub fn separate_with_model(
         None => mask_sources(
             &stft,
             &refs,
-            dict.w.view(),
+            model.mask_templates(),
             h.view(),
             &groups,
             e,
@@ -103,6 +104,7 @@ pub fn separate_with_model(
             let mut rs = vec![Hermitian2::default(); j];
             let mut gains = vec![0.0f32; j];
             let mut y = vec![(Complex32::default(), Complex32::default()); j];
+            let w = model.mask_templates();
             for f in 0..n_bins {
                 for s in 0..j {
                     rs[s] = covs[s].floored(f, floor);
@@ -110,7 +112,7 @@ pub fn separate_with_model(
                 }
                 for t in 0..n_frames {
                     for (s, g) in groups.iter().enumerate() {
-                        let m: f32 = g.iter().map(|&k| dict.w[[f, k]] * h[[k, t]]).sum();
+                        let m: f32 = g.iter().map(|&k| w[[f, k]] * h[[k, t]]).sum();
                         v[s] = source_power(m, e, gains[s], &rs[s]);
                     }
                     wiener_bin(l[[f, t]], r[[f, t]], &v, &rs, &mut y);

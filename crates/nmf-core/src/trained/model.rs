@@ -10,14 +10,17 @@
 //!   with and the clip's length and channel count);
 //! - optionally `R`: float32, shape (n_sources, n_bins, 4), the spatial covariance of every
 //!   source per bin as `[R11, R22, Re R12, Im R12]` (trace 1, before the diffuse floor), in
-//!   the order of `settings.sources`.
+//!   the order of `settings.sources`;
+//! - optionally `Wr`: float32, the shape of `W`, the discriminative reconstruction templates
+//!   ([`super::discriminative`]) that build the source models of the masks from the
+//!   activations of `W`.
 //!
 //! A plain dictionary file (no `model` array) loads as a model without a spatial part.
 
 use std::fs::File;
 use std::path::Path;
 
-use ndarray::{Array1, Array3};
+use ndarray::{Array1, Array2, Array3};
 use ndarray_npy::NpzWriter;
 use serde::{Deserialize, Serialize};
 
@@ -62,6 +65,22 @@ pub struct ModelSettings {
     pub mask_power: f32,
     /// One entry per source, in the order of the dictionary's sources.
     pub sources: Vec<SourceInfo>,
+    /// What the discriminative training measured on the held-back mixtures, when it ran.
+    #[serde(default)]
+    pub discriminative: Option<DiscriminativeRecord>,
+}
+
+/// The held-back measurements of the discriminative training ([`super::discriminative`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DiscriminativeRecord {
+    /// Mean SDR (dB) of the held-back mixtures with the analysis templates.
+    pub held_back_sdr_before: f32,
+    /// Mean SDR (dB) of the held-back mixtures with the templates kept.
+    pub held_back_sdr_after: f32,
+    /// Optimizer steps run.
+    pub steps: usize,
+    /// Whether trained templates were kept (they beat the analysis templates).
+    pub kept: bool,
 }
 
 /// A separator trained from one clip per source: the dictionary (components labelled with
@@ -76,6 +95,11 @@ pub struct SeparatorModel {
     pub dictionary: Dictionary,
     /// Per source (order of `settings.sources`): its spatial covariances (n_bins each).
     pub spatial: Option<Vec<SpatialCovariance>>,
+    /// Discriminative reconstruction templates W~ (the shape of the dictionary's W): the
+    /// masks' source models are `W~ h` with the activations `h` of W
+    /// ([`super::discriminative`]); `None`: the masks use W.
+    #[serde(default, with = "crate::nmf::dictionary::w_serde::option")]
+    pub reconstruction: Option<Array2<f32>>,
     /// Settings and training record.
     pub settings: ModelSettings,
 }
@@ -84,12 +108,15 @@ pub struct SeparatorModel {
 mod unchecked {
     use super::{ModelSettings, SeparatorModel, SpatialCovariance};
     use crate::nmf::{Dictionary, DictionaryError};
+    use ndarray::Array2;
     use serde::Deserialize;
 
     #[derive(Deserialize)]
     pub struct Fields {
         dictionary: Dictionary,
         spatial: Option<Vec<SpatialCovariance>>,
+        #[serde(default, with = "crate::nmf::dictionary::w_serde::option")]
+        reconstruction: Option<Array2<f32>>,
         settings: ModelSettings,
     }
 
@@ -100,6 +127,7 @@ mod unchecked {
             let m = SeparatorModel {
                 dictionary: f.dictionary,
                 spatial: f.spatial,
+                reconstruction: f.reconstruction,
                 settings: f.settings,
             };
             m.validate()?;
@@ -133,12 +161,22 @@ impl SeparatorModel {
         Self {
             dictionary: dict,
             spatial: None,
+            reconstruction: None,
             settings: ModelSettings {
                 diffuse_floor: DEFAULT_DIFFUSE_FLOOR,
                 mask_power: 2.0,
                 sources,
+                discriminative: None,
             },
         }
+    }
+
+    /// The templates of the masks' source models: the reconstruction templates when the
+    /// model has them, else the dictionary's W (n_bins x K).
+    pub fn mask_templates(&self) -> ndarray::ArrayView2<'_, f32> {
+        self.reconstruction
+            .as_ref()
+            .map_or_else(|| self.dictionary.w.view(), |w| w.view())
     }
 
     /// Source names, in order.
@@ -168,6 +206,20 @@ impl SeparatorModel {
             return Err(DictionaryError::Mismatch(
                 "the diffuse floor must be 0 or more".into(),
             ));
+        }
+        if let Some(wr) = &self.reconstruction {
+            if wr.dim() != self.dictionary.w.dim() {
+                return Err(DictionaryError::Mismatch(format!(
+                    "the reconstruction templates are {:?}, the dictionary {:?}",
+                    wr.dim(),
+                    self.dictionary.w.dim()
+                )));
+            }
+            if !wr.iter().all(|x| x.is_finite() && *x >= 0.0) {
+                return Err(DictionaryError::Mismatch(
+                    "the reconstruction templates must be finite and non-negative".into(),
+                ));
+            }
         }
         if let Some(sp) = &self.spatial {
             let n = self.dictionary.n_bins();
@@ -248,6 +300,9 @@ impl SeparatorModel {
                 let r = Array3::from_shape_fn((sp.len(), n, 4), |(j, f, i)| sp[j].bins[f][i]);
                 npz.add_array("R", &r).map_err(|e| io(&e))?;
             }
+            if let Some(wr) = &self.reconstruction {
+                npz.add_array("Wr", wr).map_err(|e| io(&e))?;
+            }
             npz.finish().map_err(|e| io(&e))?;
             std::fs::rename(&partial, path).map_err(|e| io(&e))
         };
@@ -301,9 +356,19 @@ impl SeparatorModel {
         } else {
             None
         };
+        let reconstruction = if has("Wr") {
+            let wr: Array2<f32> = npz
+                .by_name("Wr")
+                .or_else(|_| npz.by_name("Wr.npy"))
+                .map_err(|e| fmt(&e))?;
+            Some(wr)
+        } else {
+            None
+        };
         let model = Self {
             dictionary,
             spatial,
+            reconstruction,
             settings: meta.settings,
         };
         model.validate().map_err(|e| fmt(&e))?;

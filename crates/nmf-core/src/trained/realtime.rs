@@ -1,5 +1,6 @@
 //! A trained separator made ready for the real-time engine: its dictionary routed to the
-//! source buses by label, and, for a stereo stream, its spatial model
+//! source buses by label, its reconstruction templates if any, and, for a stereo stream, its
+//! spatial model
 //! ([`crate::dsp::engine::SpatialFrame`]). Runs off the audio thread (allocates).
 
 use super::SeparatorModel;
@@ -19,7 +20,10 @@ pub fn prepare(model: &SeparatorModel, channels: usize) -> Result<PreparedDictio
         .map_err(|e| EngineError::Dictionary(e.to_string()))?;
     let dict = &model.dictionary;
     let assignment = assignment_by_labels(dict);
-    let prepared = PreparedDictionary::new(dict, &assignment)?;
+    let mut prepared = PreparedDictionary::new(dict, &assignment)?;
+    if let Some(w) = &model.reconstruction {
+        prepared = prepared.with_reconstruction(w.view())?;
+    }
     let Some(sp) = model.spatial.as_ref().filter(|_| channels == 2) else {
         return Ok(prepared);
     };

@@ -1,5 +1,6 @@
 //! Training a separator from one clip per source: dictionaries from pitch-augmented clips of
-//! the tonal sources ([`super::augment`]) and, for stereo clips, spatial covariances
+//! the tonal sources ([`super::augment`]), discriminative reconstruction templates
+//! ([`super::discriminative`]) and, for stereo clips, spatial covariances
 //! ([`super::spatial`]).
 
 use std::ops::ControlFlow;
@@ -8,7 +9,8 @@ use ndarray::{concatenate, Array2, Axis};
 use realfft::num_complex::Complex32;
 
 use super::augment::{shifted_copies, TONAL_THRESHOLD};
-use super::model::{ModelSettings, SeparatorModel, SourceInfo};
+use super::discriminative::{train_reconstruction, Analysis, DiscriminativeOptions};
+use super::model::{DiscriminativeRecord, ModelSettings, SeparatorModel, SourceInfo};
 use super::pitch::{pitch_share, ONE_PITCH_SHARE};
 use super::spatial::{SpatialCovariance, DEFAULT_DIFFUSE_FLOOR};
 use crate::dsp::learn_dictionary;
@@ -46,6 +48,10 @@ pub struct TrainOptions {
     pub diffuse_floor: f32,
     /// Mask exponent where the spatial model is not used.
     pub mask_power: f32,
+    /// Discriminative reconstruction templates trained on mixtures of the clips; `None`
+    /// (the default): not trained, as they did not help on the bench's held-back cases
+    /// (docs: BENCHMARKS.md, "Trained separators").
+    pub discriminative: Option<DiscriminativeOptions>,
 }
 
 impl Default for TrainOptions {
@@ -58,18 +64,30 @@ impl Default for TrainOptions {
             spatial: true,
             diffuse_floor: DEFAULT_DIFFUSE_FLOOR,
             mask_power: 2.0,
+            discriminative: None,
         }
     }
 }
 
-/// Progress of [`train`]: the source being learned and its fit's progress.
+/// The stages of [`train`], in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrainStage {
+    /// Learning the dictionary of one source after the other.
+    Dictionary,
+    /// Training the reconstruction templates on mixtures of the clips.
+    Discriminative,
+}
+
+/// Progress of [`train`]: the stage, the source being learned and its fit's progress.
 #[derive(Clone, Copy, Debug)]
 pub struct TrainProgress {
-    /// Index of the source being learned.
+    /// The stage.
+    pub stage: TrainStage,
+    /// Index of the source being learned (the last one in the discriminative stage).
     pub source: usize,
     /// Number of sources.
     pub n_sources: usize,
-    /// Its fit's progress.
+    /// The progress of the source's fit, or of the discriminative training (its steps).
     pub fit: Progress,
 }
 
@@ -119,10 +137,12 @@ pub fn train(
     }
     let n_sources = sources.len();
     let mut dicts = Vec::with_capacity(n_sources);
+    let mut clips = Vec::with_capacity(n_sources);
     let mut infos = Vec::with_capacity(n_sources);
     for (i, s) in sources.iter().enumerate() {
         let mut obs = |p: Progress| {
             observer(TrainProgress {
+                stage: TrainStage::Dictionary,
                 source: i,
                 n_sources,
                 fit: p,
@@ -158,6 +178,9 @@ pub fn train(
             Vec::new()
         };
         let dict = if shifts.is_empty() {
+            if opts.discriminative.is_some() {
+                clips.push(stft.forward(&mono));
+            }
             plain
         } else {
             let specs: Vec<Array2<Complex32>> = shifted_copies(&mono, &shifts)
@@ -166,6 +189,9 @@ pub fn train(
                 .collect();
             let views: Vec<_> = specs.iter().map(|x| x.view()).collect();
             let all = concatenate(Axis(1), &views).expect("same number of bins");
+            if let Some(d) = &opts.discriminative {
+                clips.push(held_back_last(&specs, d.held_back_share));
+            }
             let v = floored_mean_spectrogram(&[&all], opts.kind.exponent());
             let fit_opts = FitOptions {
                 n_components: opts
@@ -203,15 +229,61 @@ pub fn train(
     });
     let dictionary =
         Dictionary::concat(&dicts).map_err(|e| NmfError::InvalidInput(e.to_string()))?;
+    let (reconstruction, discriminative) = match &opts.discriminative {
+        None => (None, None),
+        Some(d) => {
+            let mut groups = Vec::with_capacity(n_sources);
+            let mut first = 0;
+            for dict in &dicts {
+                groups.push((first..first + dict.n_components()).collect::<Vec<_>>());
+                first += dict.n_components();
+            }
+            let views: Vec<_> = clips.iter().map(|c| c.view()).collect();
+            let mut obs = |p: Progress| {
+                observer(TrainProgress {
+                    stage: TrainStage::Discriminative,
+                    source: n_sources - 1,
+                    n_sources,
+                    fit: p,
+                })
+            };
+            let analysis = Analysis {
+                w: dictionary.w.view(),
+                beta: dictionary.beta,
+                exponent: opts.kind.exponent(),
+            };
+            let r = train_reconstruction(&views, &groups, analysis, opts.mask_power, d, &mut obs)?;
+            let record = DiscriminativeRecord {
+                held_back_sdr_before: r.held_back_sdr_before as f32,
+                held_back_sdr_after: r.held_back_sdr_after as f32,
+                steps: r.steps,
+                kept: r.templates.is_some(),
+            };
+            (r.templates, Some(record))
+        }
+    };
     Ok(SeparatorModel {
         dictionary,
         spatial,
+        reconstruction,
         settings: ModelSettings {
             diffuse_floor: opts.diffuse_floor,
             mask_power: opts.mask_power,
             sources: infos,
+            discriminative,
         },
     })
+}
+
+/// The frames of `specs` (the STFTs of a clip and its copies) side by side, the first
+/// `1 - share` of every one first, then the last `share` of every one: the discriminative
+/// training holds back the last `share` of the frames it is given.
+fn held_back_last(specs: &[Array2<Complex32>], share: f32) -> Array2<Complex32> {
+    let cut = |x: &Array2<Complex32>| ((x.ncols() as f32) * (1.0 - share)).round() as usize;
+    let firsts = specs.iter().map(|x| x.slice(ndarray::s![.., ..cut(x)]));
+    let lasts = specs.iter().map(|x| x.slice(ndarray::s![.., cut(x)..]));
+    let views: Vec<_> = firsts.chain(lasts).collect();
+    concatenate(Axis(1), &views).expect("same number of bins")
 }
 
 fn name_error(name: &str, e: NmfError) -> NmfError {

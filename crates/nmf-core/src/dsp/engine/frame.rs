@@ -115,7 +115,12 @@ impl Engine {
             &mut e[..bins],
         ];
         let groups: [&[usize]; MAX_SOURCES] = std::array::from_fn(|s| d.groups[s].as_slice());
-        d.solver.group_models(&d.h, &groups, &mut refs);
+        // The source models: of the reconstruction templates when a trained separator has
+        // them, else of the solver's.
+        d.reconstruction
+            .as_deref()
+            .unwrap_or(&d.solver)
+            .group_models(&d.h, &groups, &mut refs);
         if let Some(live) = d.live.as_mut() {
             // The residual of the known sources becomes the rest's newest exemplar (for the
             // next frame; this frame's models are computed already).

@@ -7,6 +7,8 @@
 use super::live::LiveRest;
 use super::spatial::SpatialFrame;
 use super::MAX_SOURCES;
+use ndarray::ArrayView2;
+
 use crate::nmf::{Dictionary, FrameGeometry, FrameSolver, GeometryError};
 
 /// Errors when preparing a dictionary for the engine.
@@ -61,6 +63,10 @@ pub struct PreparedDictionary {
     pub(super) live: Option<LiveRest>,
     /// The spatial model of a trained separator, used on stereo streams ([`super::spatial`]).
     pub(super) spatial: Option<Box<SpatialFrame>>,
+    /// The reconstruction templates of a trained separator
+    /// ([`crate::trained::discriminative`]): the source models of the masks are built from
+    /// them instead of the solver's templates.
+    pub(super) reconstruction: Option<Box<FrameSolver>>,
 }
 
 impl PreparedDictionary {
@@ -103,6 +109,7 @@ impl PreparedDictionary {
             groups,
             live: None,
             spatial: None,
+            reconstruction: None,
         })
     }
 
@@ -140,6 +147,41 @@ impl PreparedDictionary {
         }
         self.spatial = Some(Box::new(spatial));
         Ok(self)
+    }
+
+    /// Attaches reconstruction templates `w` (n_bins x K, the shape of the dictionary): the
+    /// masks' source models become `w h` with the activations `h` solved with the
+    /// dictionary. Allocates.
+    ///
+    /// # Errors
+    /// [`EngineError::Dictionary`] for another shape, non-finite or negative templates, or
+    /// a dictionary with a source learned live (its residual is of the solver's models).
+    pub fn with_reconstruction(mut self, w: ArrayView2<f32>) -> Result<Self, EngineError> {
+        let (n_bins, k) = (self.solver.n_bins(), self.solver.n_components());
+        if w.dim() != (n_bins, k) {
+            return Err(EngineError::Dictionary(format!(
+                "reconstruction templates of {:?} for a dictionary of {:?}",
+                w.dim(),
+                (n_bins, k)
+            )));
+        }
+        if !w.iter().all(|x| x.is_finite() && *x >= 0.0) {
+            return Err(EngineError::Dictionary(
+                "reconstruction templates must be finite and non-negative".into(),
+            ));
+        }
+        if self.live.is_some() {
+            return Err(EngineError::Dictionary(
+                "reconstruction templates do not go with a source learned live".into(),
+            ));
+        }
+        self.reconstruction = Some(Box::new(FrameSolver::new(w, 1.0)));
+        Ok(self)
+    }
+
+    /// Whether reconstruction templates are attached.
+    pub fn has_reconstruction(&self) -> bool {
+        self.reconstruction.is_some()
     }
 
     /// Whether a spatial model is attached.

@@ -161,7 +161,8 @@ mod unchecked {
     }
 }
 
-mod w_serde {
+/// Serde of templates as `{rows, cols, data}` (row-major), also used by the trained models.
+pub(crate) mod w_serde {
     use ndarray::Array2;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -184,6 +185,32 @@ mod w_serde {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Array2<f32>, D::Error> {
         let f = Flat::deserialize(d)?;
         Array2::from_shape_vec((f.rows, f.cols), f.data).map_err(serde::de::Error::custom)
+    }
+
+    /// The same for optional templates (`null` when absent).
+    pub mod option {
+        use super::Flat;
+        use ndarray::Array2;
+        use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+        pub fn serialize<S: Serializer>(w: &Option<Array2<f32>>, s: S) -> Result<S::Ok, S::Error> {
+            w.as_ref()
+                .map(|w| Flat {
+                    rows: w.nrows(),
+                    cols: w.ncols(),
+                    data: w.iter().copied().collect(),
+                })
+                .serialize(s)
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<Array2<f32>>, D::Error> {
+            Option::<Flat>::deserialize(d)?
+                .map(|f| Array2::from_shape_vec((f.rows, f.cols), f.data))
+                .transpose()
+                .map_err(serde::de::Error::custom)
+        }
     }
 }
 
