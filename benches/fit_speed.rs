@@ -7,8 +7,10 @@
 //!
 //! `cargo bench --bench fit_speed` (env `FIT_SPEED_ITERS` overrides the iteration count,
 //! `FIT_SPEED_REPEAT` the number of timed runs, best kept, `FIT_SPEED_BETA` the beta,
-//! `FIT_SPEED_THREADS` the second thread count, 0 to skip it). Prints one JSON line: `fit_s`
-//! is the one-thread time.
+//! `FIT_SPEED_THREADS` the second thread count, 0 to skip it, `FIT_SPEED_CASES` the folder of
+//! the bench cases, default `../shared/bench/cases` beside the repository). Prints one JSON
+//! line: `fit_s` is the one-thread time, `isa` the kernels' instruction set, `same_bits`
+//! whether W and H of the two thread counts are the same bits.
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -44,7 +46,10 @@ fn read_mono(path: &Path) -> Vec<f32> {
 }
 
 fn main() {
-    let cases = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/cases");
+    let cases = std::env::var_os("FIT_SPEED_CASES").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/cases"),
+        PathBuf::from,
+    );
     let mut mixes: Vec<PathBuf> = match std::fs::read_dir(&cases) {
         Ok(dir) => dir
             .filter_map(|e| e.ok())
@@ -153,8 +158,10 @@ fn main() {
             }
         }
         let loop_n = (best_n - init_s).max(1e-9);
+        let bits = |a: &ndarray::Array2<f32>| a.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let same_bits = bits(&res.w) == bits(&res_n.w) && bits(&res.h) == bits(&res_n.h);
         extra = format!(
-            ", \"threads\": {threads}, \"fit_s_threads\": {best_n:.3}, \"ratio_fit\": {:.3}, \"ratio_loop\": {:.3}, \"w_rel_diff_max\": {:.3e}, \"w_rel_diff_elementwise\": {d_elem:.3e}, \"final_cost_threads\": {:.6e}",
+            ", \"threads\": {threads}, \"fit_s_threads\": {best_n:.3}, \"ratio_fit\": {:.3}, \"ratio_loop\": {:.3}, \"same_bits\": {same_bits}, \"w_rel_diff_max\": {:.3e}, \"w_rel_diff_elementwise\": {d_elem:.3e}, \"final_cost_threads\": {:.6e}",
             best / best_n,
             loop_s / loop_n,
             d_max / scale,
@@ -162,7 +169,8 @@ fn main() {
         );
     }
     println!(
-        "{{\"shape\": [{n_bins}, {n_frames}], \"k\": {k}, \"beta\": {beta}, \"iterations\": {}, \"fit_s\": {:.3}, \"init_s\": {:.3}, \"gflops_fit\": {:.1}, \"gflops_loop\": {:.1}, \"final_cost\": {:.6e}, \"repeat\": {repeat}{extra}}}",
+        "{{\"isa\": \"{:?}\", \"shape\": [{n_bins}, {n_frames}], \"k\": {k}, \"beta\": {beta}, \"iterations\": {}, \"fit_s\": {:.3}, \"init_s\": {:.3}, \"gflops_fit\": {:.1}, \"gflops_loop\": {:.1}, \"final_cost\": {:.6e}, \"repeat\": {repeat}{extra}}}",
+        nmf_separator::simd::Isa::best().level(),
         res.n_iter,
         best,
         init_s,

@@ -14,7 +14,9 @@
 # them) and slow a current numpy: they are unset for the Python commands only.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-shared="$root/../shared/bench"
+# BENCH_SHARED: the bench folder, default shared/bench beside the repository.
+shared="${BENCH_SHARED:-$root/../shared/bench}"
+export FIT_SPEED_CASES="$shared/cases"
 if [ ! -f "$shared/speed_ref.py" ] || [ ! -d "$shared/cases" ]; then
     echo "speed_compare: $shared not found; nothing to compare"
     exit 0

@@ -1,7 +1,8 @@
 //! Small dense kernels of the fused, frame-tiled multiplicative-update pass of
 //! [`super::fit`]: the three matrix products of one tile of frames and the element-wise
 //! factors. Compiled portable, for AVX2 + FMA and for AVX-512 (hand-written intrinsics for
-//! the products), chosen at run time through [`crate::simd`].
+//! the products at both: the AVX2 ones in [`avx2`]), chosen at run time through
+//! [`crate::simd`].
 //!
 //! Layouts (all row-major, zero-padded; `fp` = bins rounded up to 16, `kp` = components
 //! rounded up to 16, `nt` = frames of the tile, a multiple of [`TILE_STEP`]):
@@ -12,6 +13,9 @@
 
 use crate::fastmath::{exp_f32, exp_f64, ln_f32, ln_f64};
 use crate::simd::{self, Isa, Level};
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 
 /// Frames of a tile are processed by blocks of this many (tiles must be a multiple of it).
 pub const TILE_STEP: usize = 12;
@@ -59,6 +63,11 @@ impl Kernels {
                 // SAFETY: compiled with AVX-512F; the slices are long enough (asserted).
                 return unsafe { avx512::model(wt, ht, y, fp, kp, nt) };
             }
+            #[cfg(target_arch = "x86_64")]
+            if ISA == Level::Avx2 {
+                // SAFETY: compiled with AVX2 and FMA; the slices are long enough (asserted).
+                return unsafe { avx2::model(wt, ht, y, fp, kp, nt) };
+            }
             model_generic(wt, ht, y, fp, kp, nt)
         })
     }
@@ -77,6 +86,11 @@ impl Kernels {
             if ISA == Level::Avx512 {
                 // SAFETY: as in `model`.
                 return unsafe { avx512::project(wk, r, out, fp, kp, nt) };
+            }
+            #[cfg(target_arch = "x86_64")]
+            if ISA == Level::Avx2 {
+                // SAFETY: compiled with AVX2 and FMA; the slices are long enough (asserted).
+                return unsafe { avx2::project(wk, r, out, fp, kp, nt) };
             }
             project_generic(wk, r, out, fp, kp, nt)
         })
@@ -104,6 +118,11 @@ impl Kernels {
             if ISA == Level::Avx512 {
                 // SAFETY: as in `model`.
                 return unsafe { avx512::accumulate(r, ht, acc, fp, kp, nt) };
+            }
+            #[cfg(target_arch = "x86_64")]
+            if ISA == Level::Avx2 {
+                // SAFETY: compiled with AVX2 and FMA; the slices are long enough (asserted).
+                return unsafe { avx2::accumulate(r, ht, acc, fp, kp, nt) };
             }
             accumulate_generic(r, ht, acc, fp, kp, nt)
         })

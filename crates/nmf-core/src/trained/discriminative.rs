@@ -78,6 +78,19 @@ impl Default for DiscriminativeOptions {
     }
 }
 
+/// The analysis side of a separator: its dictionary W (n_bins x K), the divergence its
+/// activations are fitted with and the exponent of the spectrograms they are fitted to (1
+/// magnitude, 2 power).
+#[derive(Clone, Copy, Debug)]
+pub struct Analysis<'a> {
+    /// The dictionary W, n_bins x K.
+    pub w: ArrayView2<'a, f32>,
+    /// Beta of the divergence.
+    pub beta: f32,
+    /// Spectrogram exponent.
+    pub exponent: f32,
+}
+
 /// What [`train_reconstruction`] found.
 #[derive(Clone, Debug)]
 pub struct Reconstruction {
@@ -104,23 +117,21 @@ pub struct TrainingSet {
 impl TrainingSet {
     /// Mixes `count` frames: for each mixture, one random frame of every source's `clips[s]`
     /// (n_bins x n_frames, complex STFT) within `frames[s]`, scaled by a random gain within
-    /// +-`gain_db` dB; then fits the activations of the mixtures' spectrogram (exponent
-    /// `exponent`) with `w` (n_bins x K), `beta` and `iterations`.
+    /// +-`gain_db` dB; then fits the activations of the mixtures' spectrogram with
+    /// `analysis` in `iterations` multiplicative updates.
     ///
     /// # Errors
     /// From the activation fit (a silent set of mixtures, say).
-    #[allow(clippy::too_many_arguments)]
     pub fn mix(
         clips: &[ArrayView2<Complex32>],
         frames: &[std::ops::Range<usize>],
         count: usize,
         gain_db: f32,
-        w: ArrayView2<f32>,
-        beta: f32,
-        exponent: f32,
+        analysis: Analysis,
         iterations: usize,
         rng: &mut Pcg64,
     ) -> Result<Self, NmfError> {
+        let Analysis { w, beta, exponent } = analysis;
         let n_bins = w.nrows();
         let mut y = vec![Array2::<Complex32>::zeros((n_bins, count)); clips.len()];
         for b in 0..count {
@@ -267,26 +278,24 @@ pub fn loss_and_gradient(
     loss
 }
 
-/// Trains reconstruction templates for the dictionary `w` (n_bins x K, its components
+/// Trains reconstruction templates for the dictionary of `analysis` (its components
 /// `groups[s]` modelling source `s`) from `clips[s]` (n_bins x n_frames complex STFT of the
-/// mono downmix of source `s`'s clip), for spectrograms of exponent `exponent`, divergence
-/// `beta` and masks of exponent `mask_power`. `observer` sees one [`Progress`] per step and
-/// may cancel.
+/// mono downmix of source `s`'s clip, the frames to hold back last), for masks of exponent
+/// `mask_power` (the exponent on the models is `mask_power / exponent`). `observer` sees one
+/// [`Progress`] per step and may cancel.
 ///
 /// # Errors
 /// [`NmfError::InvalidInput`] for fewer than two sources, a clip too short to hold frames
 /// back, or a bad setting; [`NmfError::Cancelled`] if `observer` breaks.
-#[allow(clippy::too_many_arguments)]
 pub fn train_reconstruction(
     clips: &[ArrayView2<Complex32>],
-    w: ArrayView2<f32>,
     groups: &[Vec<usize>],
-    beta: f32,
-    exponent: f32,
+    analysis: Analysis,
     mask_power: f32,
     opts: &DiscriminativeOptions,
     observer: &mut dyn FnMut(Progress) -> ControlFlow<()>,
 ) -> Result<Reconstruction, NmfError> {
+    let Analysis { w, exponent, .. } = analysis;
     let bad = |m: &str| Err(NmfError::InvalidInput(m.to_string()));
     if clips.len() < 2 || clips.len() != groups.len() {
         return bad("discriminative training needs one clip per source, two or more");
@@ -310,30 +319,11 @@ pub fn train_reconstruction(
         held_frames.push(cut..n);
     }
     let mut rng = Pcg64::seed_from_u64(opts.seed);
-    let e = exponent;
     let it = opts.activation_iterations;
-    let train = TrainingSet::mix(
-        clips,
-        &train_frames,
-        opts.mixtures,
-        opts.gain_db,
-        w,
-        beta,
-        e,
-        it,
-        &mut rng,
-    )?;
-    let held = TrainingSet::mix(
-        clips,
-        &held_frames,
-        opts.held_back_mixtures,
-        opts.gain_db,
-        w,
-        beta,
-        e,
-        it,
-        &mut rng,
-    )?;
+    let (count, gain) = (opts.mixtures, opts.gain_db);
+    let train = TrainingSet::mix(clips, &train_frames, count, gain, analysis, it, &mut rng)?;
+    let count = opts.held_back_mixtures;
+    let held = TrainingSet::mix(clips, &held_frames, count, gain, analysis, it, &mut rng)?;
     let q = f64::from(mask_power / exponent);
     let w0 = w.mapv(f64::from);
     let mut theta = w0.mapv(|v| v.max(MODEL_FLOOR).ln());
@@ -494,7 +484,12 @@ mod tests {
             learning_rate: 0.03,
             ..DiscriminativeOptions::default()
         };
-        let r = train_reconstruction(&views, w.view(), &groups, 1.0, 1.0, 2.0, &opts, &mut |_| {
+        let analysis = Analysis {
+            w: w.view(),
+            beta: 1.0,
+            exponent: 1.0,
+        };
+        let r = train_reconstruction(&views, &groups, analysis, 2.0, &opts, &mut |_| {
             ControlFlow::Continue(())
         })
         .unwrap();
@@ -506,14 +501,13 @@ mod tests {
         );
         let t = r.templates.expect("better templates are kept");
         assert_eq!(t.dim(), w.dim());
-        let cancelled =
-            train_reconstruction(&views, w.view(), &groups, 1.0, 1.0, 2.0, &opts, &mut |p| {
-                if p.iteration >= 3 {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
-                }
-            });
+        let cancelled = train_reconstruction(&views, &groups, analysis, 2.0, &opts, &mut |p| {
+            if p.iteration >= 3 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
         assert!(matches!(cancelled, Err(NmfError::Cancelled)));
     }
 }

@@ -9,7 +9,7 @@ use ndarray::{concatenate, Array2, Axis};
 use realfft::num_complex::Complex32;
 
 use super::augment::{shifted_copies, TONAL_THRESHOLD};
-use super::discriminative::{train_reconstruction, DiscriminativeOptions};
+use super::discriminative::{train_reconstruction, Analysis, DiscriminativeOptions};
 use super::model::{DiscriminativeRecord, ModelSettings, SeparatorModel, SourceInfo};
 use super::pitch::{pitch_share, ONE_PITCH_SHARE};
 use super::spatial::{SpatialCovariance, DEFAULT_DIFFUSE_FLOOR};
@@ -247,16 +247,12 @@ pub fn train(
                     fit: p,
                 })
             };
-            let r = train_reconstruction(
-                &views,
-                dictionary.w.view(),
-                &groups,
-                dictionary.beta,
-                opts.kind.exponent(),
-                opts.mask_power,
-                d,
-                &mut obs,
-            )?;
+            let analysis = Analysis {
+                w: dictionary.w.view(),
+                beta: dictionary.beta,
+                exponent: opts.kind.exponent(),
+            };
+            let r = train_reconstruction(&views, &groups, analysis, opts.mask_power, d, &mut obs)?;
             let record = DiscriminativeRecord {
                 held_back_sdr_before: r.held_back_sdr_before as f32,
                 held_back_sdr_after: r.held_back_sdr_after as f32,

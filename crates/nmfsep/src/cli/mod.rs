@@ -208,8 +208,8 @@ pub struct LearnArgs {
     #[arg(long)]
     pub plot: Option<PathBuf>,
     /// Threads of the fit (1..=1024; default: every core the system reports). The frame
-    /// tiles of each iteration are shared out; the result does not depend on the number of
-    /// threads beyond float rounding (1e-5 relative), and 1 runs the one-thread fit.
+    /// tiles of each iteration are shared out, with partial sums in a fixed order: the result
+    /// is the same bits for every number of threads.
     #[arg(long, value_name = "N", value_parser = limits::threads)]
     pub threads: Option<usize>,
 }

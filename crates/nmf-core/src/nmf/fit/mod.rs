@@ -121,9 +121,10 @@ pub(crate) fn validate(v: ArrayView2<f32>) -> Result<(), NmfError> {
 ///
 /// Called on a thread of a rayon pool (`thread_pool(n)?.install(|| fit(..))`, see
 /// [`thread_pool`]) the frame tiles of each iteration are shared out over the pool's
-/// threads, with a result that does not depend on their number beyond float rounding (the
-/// W numerator's partial sums are added in a fixed order); called anywhere else, or in a
-/// pool of one thread, the fit runs on the calling thread alone.
+/// threads; called anywhere else, or in a pool of one thread, the fit runs on the calling
+/// thread alone. W, H and the cost history are the same bits for every number of threads:
+/// the tiles are cut into chunks that depend on the number of frames only, and the chunks'
+/// partial sums of W's numerator and denominator are added in chunk order.
 ///
 /// # Errors
 /// [`NmfError::InvalidInput`] for an empty, all-zero, negative or non-finite `v`, or K = 0.

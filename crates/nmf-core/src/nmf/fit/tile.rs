@@ -1,6 +1,6 @@
 //! One tile of the fused pass: the H update of up to [`TILE`] frames and their share of the
-//! W numerator and denominator. The serial pass ([`super::updates`]) and the parallel one
-//! ([`super::parallel`]) both run their tiles through [`step_tile`].
+//! W numerator and denominator. Every pass ([`super::updates`], and the chunked ones of
+//! [`super::parallel`] on one thread or several) runs its tiles through [`step_tile`].
 
 use crate::nmf::beta::EPS;
 use crate::nmf::kernels::Kernels;

@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 
 use ndarray::{Array2, ArrayView2};
 
-use super::parallel::{available_threads, ParallelPass};
+use super::parallel::{available_threads, ParallelPass, SerialPass};
 use super::tile::{factors, step_tile, TileInputs, TileScratch};
 use super::*;
 use crate::nmf::beta::{gamma, EPS};
@@ -47,8 +47,18 @@ pub(super) struct Fused {
     /// Semi-supervised state: fixed leading columns and the overlap penalty (see
     /// [`SemiPenalty`]); `None` for a plain fit.
     pub(super) semi: Option<SemiState>,
-    /// The buffers of the pass over several threads; `None` runs the one-thread pass.
-    pub(super) parallel: Option<ParallelPass>,
+    /// How the tiles of a pass are run and their W sums reduced.
+    pub(super) pass: Pass,
+}
+
+/// How [`Fused::iterate`] runs its tiles.
+pub(super) enum Pass {
+    /// All tiles in order into one set of W accumulators (the online learner's window).
+    Plain,
+    /// In fixed chunks of tiles on the calling thread: the same bits as [`Pass::Parallel`].
+    Serial(SerialPass),
+    /// In fixed chunks of tiles over the threads of the current rayon pool.
+    Parallel(ParallelPass),
 }
 
 /// The overlap penalty of the semi-supervised fit ([`super::semi`]): the first `fixed`
@@ -119,7 +129,7 @@ impl Fused {
             den_w: vec![0.0; fp * kp],
             kernels,
             semi: None,
-            parallel: None,
+            pass: Pass::Plain,
         };
         s.set_w(w.view());
         for ((c, n), &x) in h.indexed_iter() {
@@ -186,9 +196,16 @@ impl Fused {
             update_w,
             cost,
         };
-        let total = match &mut self.parallel {
-            Some(p) => p.run(&x, &mut self.ht, &mut self.num_w, &mut self.den_w),
-            None => {
+        let total = match &mut self.pass {
+            Pass::Parallel(p) => p.run(&x, &mut self.ht, &mut self.num_w, &mut self.den_w),
+            Pass::Serial(p) => p.run(
+                &x,
+                &mut self.scratch,
+                &mut self.ht,
+                &mut self.num_w,
+                &mut self.den_w,
+            ),
+            Pass::Plain => {
                 let mut total = 0.0f64;
                 for n0 in (0..self.n_frames).step_by(TILE) {
                     let ht = &mut self.ht[n0 * kp..(n0 + TILE) * kp];
@@ -404,13 +421,16 @@ pub(crate) fn run_updates_semi(
             hsum: vec![0.0; state.kp],
         });
     }
+    // The tiles run in chunks that depend on the number of frames only, on one thread or
+    // several, so that the result does not depend on the number of threads.
     let threads = available_threads();
     let n_tiles = state.n_frames.div_ceil(TILE);
-    if threads > 1 && n_tiles > 1 {
-        state.parallel = Some(ParallelPass::new(
-            n_tiles, state.fp, state.kp, beta, update_w, threads,
-        ));
-    }
+    let (fp, kp) = (state.fp, state.kp);
+    state.pass = if threads > 1 && n_tiles > 1 {
+        Pass::Parallel(ParallelPass::new(n_tiles, fp, kp, beta, update_w, threads))
+    } else {
+        Pass::Serial(SerialPass::new(n_tiles, fp, kp, beta, update_w))
+    };
     let mut history: Vec<CostPoint> = Vec::with_capacity(opts.max_iter / every + 2);
     let mut iteration = 0;
     while iteration < opts.max_iter {

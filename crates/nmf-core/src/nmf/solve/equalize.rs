@@ -1,7 +1,7 @@
 //! The equalization step of the beta = 1 solve: every component's multiplicative factor
 //! replaced by the root that equalizes its cost (Févotte & Idier 2011, sec. 4).
 
-use crate::fastmath::{exp_f32_rounded as exp_f32, ln_f32_reduced as ln_f32};
+use crate::fastmath::{exp_f32, ln_f32};
 use crate::simd::{self, Isa};
 
 /// Largest ratio r the equalization takes: larger ones are clamped, which only shortens the

@@ -4,7 +4,7 @@ use rand_pcg::Pcg64;
 
 use super::equalize::*;
 use super::*;
-use crate::fastmath::{exp_f32_rounded as exp_f32, ln_f32_reduced as ln_f32};
+use crate::fastmath::{exp_f32, ln_f32};
 use crate::simd::Isa;
 
 #[test]
