@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use common::clap::*;
 use common::*;
 use nmf_separator::dsp::engine::{run_offline, Engine};
-use nmf_separator::trained::{realtime::prepare, SeparatorModel};
+use nmf_separator::trained::realtime::prepare;
 
 const BLOCK: usize = 512;
 /// Iterations of every fit (the plain dictionaries and the training). Half the plugin's
@@ -38,22 +38,6 @@ const MIN_SI_SDR_DB: f64 = 5.8;
 const ENGINE_TOLERANCE: f32 = 1e-5;
 /// Longest wait for the training, s (the CI machine has 2 cores shared by other tests).
 const TRAIN_TIMEOUT_S: u64 = 600;
-
-/// The trained model in the saved state, if any.
-fn saved_model(host: &mut Host) -> Option<SeparatorModel> {
-    let state = host.save_state();
-    let field = state["fields"]["model"].as_str()?;
-    serde_json::from_str(field).expect("the saved model parses")
-}
-
-/// Runs `n` blocks of silence, sleeping `ms` after each (the trainer thread works meanwhile).
-fn idle(host: &mut Host, n: usize, ms: u64) {
-    let silence = vec![vec![0.0; BLOCK]; 2];
-    for _ in 0..n {
-        host.run(&silence, BLOCK, &[]);
-        std::thread::sleep(Duration::from_millis(ms));
-    }
-}
 
 #[test]
 fn captures_train_a_separator_that_separates_and_persists() {
@@ -86,8 +70,8 @@ fn captures_train_a_separator_that_separates_and_persists() {
     // Keep the audio running while the trainer learns and trains; poll the saved state.
     let started = Instant::now();
     let model = loop {
-        idle(&mut host, 20, 10);
-        if let Some(m) = saved_model(&mut host) {
+        host.idle(20, BLOCK, 10);
+        if let Some(m) = host.saved_model() {
             break m;
         }
         assert!(
@@ -107,7 +91,7 @@ fn captures_train_a_separator_that_separates_and_persists() {
     assert!(model.settings.sources.iter().all(|s| s.channels == 1));
     assert_eq!(model.dictionary.n_fft, 2048);
     // Let the prepared model reach the audio thread (trainer poll: 20 ms).
-    idle(&mut host, 25, 10);
+    host.idle(25, BLOCK, 10);
 
     host.reset();
     let latency = host.latency() as usize;
@@ -155,5 +139,5 @@ fn captures_train_a_separator_that_separates_and_persists() {
             "port {port}: {d} from the saved instance's output"
         );
     }
-    assert_eq!(saved_model(&mut fresh).as_ref(), Some(&model));
+    assert_eq!(fresh.saved_model().as_ref(), Some(&model));
 }

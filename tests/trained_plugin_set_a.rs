@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use common::clap::*;
 use common::*;
 use nmf_separator::dsp::engine::{run_offline, Engine};
-use nmf_separator::trained::{realtime::prepare, SeparatorModel};
+use nmf_separator::trained::realtime::prepare;
 
 const BLOCK: usize = 512;
 /// Longest wait for the training, s.
@@ -41,26 +41,6 @@ fn bench_case(case: &str) -> PathBuf {
         dir.display()
     );
     dir
-}
-
-/// Every channel of a wav file, as f32 (`[channel][sample]`).
-fn read_channels(path: &Path) -> Vec<Vec<f32>> {
-    let mut r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let spec = r.spec();
-    assert_eq!(spec.sample_rate, SR, "{}", path.display());
-    let n = spec.channels as usize;
-    let samples: Vec<f32> = match spec.sample_format {
-        hound::SampleFormat::Float => r.samples::<f32>().map(|s| s.unwrap()).collect(),
-        hound::SampleFormat::Int => {
-            let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
-            r.samples::<i32>()
-                .map(|s| s.unwrap() as f32 * scale)
-                .collect()
-        }
-    };
-    (0..n)
-        .map(|c| samples.iter().skip(c).step_by(n).copied().collect())
-        .collect()
 }
 
 /// Two channels: a stereo file as it is, a mono one on both.
@@ -85,20 +65,6 @@ fn write_wav(path: &Path, channels: &[Vec<f32>]) {
         }
     }
     w.finalize().unwrap();
-}
-
-fn saved_model(host: &mut Host) -> Option<SeparatorModel> {
-    let state = host.save_state();
-    let field = state["fields"]["model"].as_str()?;
-    serde_json::from_str(field).expect("the saved model parses")
-}
-
-fn idle(host: &mut Host, n: usize, ms: u64) {
-    let silence = vec![vec![0.0; BLOCK]; 2];
-    for _ in 0..n {
-        host.run(&silence, BLOCK, &[]);
-        std::thread::sleep(Duration::from_millis(ms));
-    }
 }
 
 /// Captures, trains and separates `case` (sources in name order into Source 1, 2, ...);
@@ -136,7 +102,7 @@ fn separate_through_the_plugin(case: &str, min_si_sdr_db: f64) {
             .saved_dictionary()
             .is_none_or(|(d, _)| d.sources().len() < s + 1)
         {
-            idle(&mut host, 10, 10);
+            host.idle(10, BLOCK, 10);
             assert!(
                 asked.elapsed() < Duration::from_secs(TRAIN_TIMEOUT_S),
                 "{name} not learned"
@@ -145,9 +111,12 @@ fn separate_through_the_plugin(case: &str, min_si_sdr_db: f64) {
     }
     let started = Instant::now();
     let model = loop {
-        idle(&mut host, 20, 10);
+        host.idle(20, BLOCK, 10);
         // Training starts again as each capture arrives: wait for the one of every source.
-        if let Some(m) = saved_model(&mut host).filter(|m| m.source_names().len() == names.len()) {
+        if let Some(m) = host
+            .saved_model()
+            .filter(|m| m.source_names().len() == names.len())
+        {
             break m;
         }
         assert!(
@@ -163,7 +132,7 @@ fn separate_through_the_plugin(case: &str, min_si_sdr_db: f64) {
     );
     assert_eq!(model.source_names().len(), names.len());
     assert_eq!(model.spatial.is_some(), channels == 2);
-    idle(&mut host, 25, 10);
+    host.idle(25, BLOCK, 10);
 
     host.reset();
     let latency = host.latency() as usize;

@@ -329,6 +329,23 @@ impl Host {
         serde_json::from_slice(&bytes[8..]).expect("state is not JSON")
     }
 
+    /// The trained separator of the saved state, if any.
+    pub fn saved_model(&mut self) -> Option<nmf_separator::trained::SeparatorModel> {
+        let state = self.save_state();
+        let field = state["fields"]["model"].as_str()?;
+        serde_json::from_str(field).expect("the saved model parses")
+    }
+
+    /// Runs `n` stereo blocks of `block` samples of silence, sleeping `ms` after each, so
+    /// that the trainer thread works while audio keeps coming.
+    pub fn idle(&mut self, n: usize, block: usize, ms: u64) {
+        let silence = vec![vec![0.0; block]; 2];
+        for _ in 0..n {
+            self.run(&silence, block, &[]);
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
+    }
+
     /// The dictionary and assignment of the saved state.
     pub fn saved_dictionary(&mut self) -> Option<(Dictionary, Vec<usize>)> {
         let state = self.save_state();

@@ -59,7 +59,6 @@ pub fn case_dir() -> PathBuf {
     shared
 }
 
-/// A mono wav file as f32.
 /// The ground-truth stems of the case in `dir` (`stems/<name>.wav`), in the order of [`STEMS`].
 pub fn read_stems(dir: &Path) -> Vec<Vec<f32>> {
     STEMS
@@ -68,12 +67,20 @@ pub fn read_stems(dir: &Path) -> Vec<Vec<f32>> {
         .collect()
 }
 
+/// A mono wav file as f32.
 pub fn read_wav(path: &Path) -> Vec<f32> {
+    let mut channels = read_channels(path);
+    assert_eq!(channels.len(), 1, "{}", path.display());
+    channels.pop().unwrap()
+}
+
+/// Every channel of a wav file at [`SR`] as f32, `[channel][sample]`.
+pub fn read_channels(path: &Path) -> Vec<Vec<f32>> {
     let mut r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let spec = r.spec();
     assert_eq!(spec.sample_rate, SR, "{}", path.display());
-    assert_eq!(spec.channels, 1, "{}", path.display());
-    match spec.sample_format {
+    let n = spec.channels as usize;
+    let samples: Vec<f32> = match spec.sample_format {
         hound::SampleFormat::Float => r.samples::<f32>().map(|s| s.unwrap()).collect(),
         hound::SampleFormat::Int => {
             let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
@@ -81,7 +88,10 @@ pub fn read_wav(path: &Path) -> Vec<f32> {
                 .map(|s| s.unwrap() as f32 * scale)
                 .collect()
         }
-    }
+    };
+    (0..n)
+        .map(|c| samples.iter().skip(c).step_by(n).copied().collect())
+        .collect()
 }
 
 /// Scale-invariant SDR of `est` against `reference`, dB (the library's helper).
